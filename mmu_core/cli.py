@@ -1,0 +1,293 @@
+"""The ``mmu`` command line: a thin layer over the modules it calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mmu_core.errors import MMUError
+from mmu_core.models import OptionInfo, SampleRequest
+from mmu_core.registry import get_registry
+
+app = typer.Typer(
+    name="mmu",
+    help="Turn astronomical survey data into the Multimodal Universe: build, validate, "
+    "read, cross-match and load HEALPix-sharded HDF5 datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_extra_options(args: list[str], declared: list[OptionInfo], command: str) -> dict[str, Any]:
+    """Turn ``--require-all-bands --release unblinded`` into ``{"require_all_bands": True, ...}``
+    using the survey's declared options; an undeclared option is an error listing the known."""
+    by_flag = {o.flag: o for o in declared}
+    options: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        flag, _, inline = arg.partition("=")
+        opt = by_flag.get(flag)
+        if opt is None:
+            known = ", ".join(sorted(by_flag)) or "none"
+            _fail(f"{command}: unknown option {arg!r} (this survey's options: {known})", 2)
+        if opt.kind == "flag":
+            options[opt.name] = True
+            i += 1
+            continue
+        if inline:
+            raw = inline
+            i += 1
+        elif i + 1 < len(args):
+            raw = args[i + 1]
+            i += 2
+        else:
+            _fail(f"{command}: option {flag} needs a value", 2)
+        caster = {"int": int, "float": float, "path": lambda s: str(Path(s)), "str": str}[opt.kind]
+        try:
+            options[opt.name] = caster(raw)
+        except ValueError:
+            _fail(f"{command}: option {flag} expects a {opt.kind}, got {raw!r}", 2)
+    for opt in declared:
+        options.setdefault(opt.name, opt.default)
+    return options
+
+
+# ---- plugins ----------------------------------------------------------------------------
+@app.command("list-surveys")
+def list_surveys(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the surveys the installed plugins provide, and plugins that failed to load."""
+    registry = get_registry()
+    rows = [
+        {
+            "name": e.name,
+            "distribution": e.distribution,
+            "version": e.version,
+            "modality": e.info.modality,
+            "configs": e.info.config_names(),
+            "status": "ok",
+            "error": None,
+        }
+        for e in sorted(registry.surveys.values(), key=lambda e: e.name)
+    ]
+    rows += [
+        {
+            "name": None,
+            "entry_point": f.entry_point,
+            "distribution": f.distribution,
+            "version": None,
+            "modality": None,
+            "configs": [],
+            "status": "failed",
+            "error": f.error,
+        }
+        for f in registry.failures
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="mmu surveys")
+    for col in ("survey", "distribution", "version", "modality", "configs", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = "[green]ok[/]" if r["status"] == "ok" else f"[red]failed[/]: {r['error']}"
+        table.add_row(
+            r["name"] or f"({r['entry_point']})",
+            r["distribution"] or "-",
+            r["version"] or "-",
+            r["modality"] or "-",
+            ", ".join(r["configs"]),
+            status,
+        )
+    console.print(table)
+    if not rows:
+        console.print("No survey plugins installed. Install one, e.g. `pip install mmu-desi`.")
+
+
+@app.command()
+def describe(
+    survey: str = typer.Argument(..., help="survey name"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Describe a survey: description, configs, citation, license, options and aliases."""
+    registry = get_registry()
+    try:
+        entry = registry.survey(survey)
+        aliases = {c: registry.aliases(survey, c) for c in entry.info.config_names()}
+    except MMUError as exc:
+        _fail(str(exc))
+    data = entry.info.model_dump(mode="json")
+    data.update(distribution=entry.distribution, plugin_version=entry.version, aliases=aliases)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    info = entry.info
+    console.print(f"[bold]{info.name}[/] ({info.modality}) — {entry.distribution} {entry.version or ''}")
+    console.print(info.description)
+    t = Table("config", "description", title="configs")
+    for c in info.configs:
+        t.add_row(c.name + (" (default)" if c.name == info.default_config else ""), c.description)
+    console.print(t)
+    for label, value in (("citation", info.citation), ("license", info.license),
+                         ("homepage", info.homepage)):
+        if value:
+            console.print(f"[bold]{label}:[/] {value}", highlight=False)
+    for kind, opts in (("build", info.build_options), ("sample", info.sample_options)):
+        if opts:
+            t = Table("option", "kind", "help", title=f"mmu {kind} {info.name} options")
+            for o in opts:
+                t.add_row(o.flag, o.kind, o.help)
+            console.print(t)
+    if info.columns:
+        t = Table("column", "description", title="native columns")
+        for k, v in info.columns.items():
+            t.add_row(k, v)
+        console.print(t)
+    for config, amap in aliases.items():
+        if amap:
+            t = Table("native", "standard", title=f"aliases ({config})")
+            for k, v in amap.items():
+                t.add_row(k, v)
+            console.print(t)
+
+
+@app.command(context_settings=EXTRA)
+def sample(
+    ctx: typer.Context,
+    survey: str = typer.Argument(..., help="survey name"),
+    out: Path = typer.Option(..., "--out", help="folder for the synthetic raw files"),
+    n: int = typer.Option(100, "--n", help="number of objects"),
+    seed: int = typer.Option(0, "--seed"),
+    ra: float = typer.Option(150.0, "--ra", help="centre of the sky region, degrees"),
+    dec: float = typer.Option(2.0, "--dec", help="centre of the sky region, degrees"),
+    radius: float = typer.Option(0.5, "--radius", help="radius of the sky region, degrees"),
+) -> None:
+    """Write synthetic raw files in the survey's official layout (extra options: see describe)."""
+    registry = get_registry()
+    try:
+        entry = registry.survey(survey)
+        options = parse_extra_options(ctx.args, entry.info.sample_options, f"mmu sample {survey}")
+        result = registry.sample(
+            survey,
+            SampleRequest(out_dir=out, n=n, seed=seed, ra=ra, dec=dec, radius=radius,
+                          options=options),
+        )
+    except MMUError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {len(result.files)} files, {result.n_objects} objects to {out}")
+    for note in result.notes:
+        console.print(f"  {note}")
+
+
+@app.command(context_settings=EXTRA)
+def build(
+    ctx: typer.Context,
+    survey: str = typer.Argument(..., help="survey name"),
+    raw: Path = typer.Option(..., "--raw", help="folder of raw survey files"),
+    out: Path = typer.Option(..., "--out", help="root of the stored datasets"),
+    config: Optional[str] = typer.Option(None, "--config", help="survey config (default: the survey's)"),
+    workers: int = typer.Option(1, "--workers", help="worker processes"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="MMU_SCHEDULER", help="dask.distributed scheduler address"
+    ),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="skip bad units of work and list them"),
+    max_file_bytes: Optional[int] = typer.Option(
+        None, "--max-file-bytes", help="size budget of one stored file (default about 1 GB)"
+    ),
+) -> None:
+    """Convert raw survey files into ROOT/SURVEY/CONFIG/healpix=N/i-of-n.hdf5 (resumable)."""
+    from mmu_core.build import build as run_build
+    from mmu_core.progress import RichProgress
+
+    registry = get_registry()
+    try:
+        entry = registry.survey(survey)
+        declared = [o for o in entry.info.build_options if o.name != "skip_bad"]
+        options = parse_extra_options(ctx.args, declared, f"mmu build {survey}")
+        options["skip_bad"] = skip_bad
+        with RichProgress(console) as progress:
+            summary = run_build(
+                survey, raw, out, config=config, options=options, workers=workers,
+                scheduler=scheduler, max_file_bytes=max_file_bytes, registry=registry,
+                progress=progress,
+            )
+    except MMUError as exc:
+        _fail(str(exc))
+    summary.print(console)
+
+
+@app.command()
+def validate(
+    path: Path = typer.Argument(..., help="a dataset folder (ROOT/SURVEY/CONFIG)"),
+    strict: bool = typer.Option(False, "--strict", help="also verify checksums"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Check a stored dataset; exit 1 listing every problem if it is invalid."""
+    from mmu_core.validate import validate as run_validate
+
+    try:
+        report = run_validate(path, strict=strict)
+    except MMUError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        report.print(console)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def info(
+    path: Path = typer.Argument(..., help="a dataset folder"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Rows, pixels, files, bytes, columns, survey, config and provenance of a dataset."""
+    from mmu_core.storage.reader import open_dataset
+
+    try:
+        ds = open_dataset(path)
+    except MMUError as exc:
+        _fail(str(exc))
+    data = ds.info()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    console.print(f"[bold]{path}[/]: {data['survey']}/{data['config']} ({data['modality']})")
+    console.print(
+        f"rows {data['rows']:,}  pixels {data['n_pixels']}  files {data['n_files']}  "
+        f"bytes {data['bytes']:,}"
+    )
+    t = Table("column", "dtype", "shape (per row)", "alias")
+    for name, col in data["columns"].items():
+        t.add_row(name, col["dtype"], str(tuple(col["shape"])), col.get("alias") or "")
+    console.print(t)
+    if data.get("provenance"):
+        console.print(f"provenance: {json.dumps(data['provenance'])}", highlight=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except MMUError as exc:  # last resort: never a traceback for a problem we named
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

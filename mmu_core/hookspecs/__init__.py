@@ -1,0 +1,33 @@
+"""Hook specifications: the whole contract between the core and a survey plugin.
+
+A plugin is a module (or object) whose functions are decorated with
+:data:`mmu_core.hookimpl` and named after the specs below. It is found through the
+``mmu`` entry-point group::
+
+    [project.entry-points.mmu]
+    desi = "mmu_desi.hooks"
+
+Implementations may accept fewer arguments than a spec names (pluggy passes only the ones
+they ask for), so specs can grow without breaking plugins.
+
+Dispatch hooks (``firstresult``) are called only on the plugin that declared the survey in
+``mmu_describe``; an implementation that does not handle the survey returns ``None``.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "mmu"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+from mmu_core.hookspecs import alias, convert, describe, discover, sample  # noqa: E402
+
+SPEC_MODULES = (describe, discover, convert, alias, sample)
+SPEC_NAMES = frozenset(
+    name for module in SPEC_MODULES for name in vars(module) if name.startswith("mmu_")
+)
+
+__all__ = ["PROJECT", "SPEC_MODULES", "SPEC_NAMES", "hookimpl", "hookspec"]

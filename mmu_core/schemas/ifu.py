@@ -1,0 +1,121 @@
+"""IFU cubes, stored as flat per-galaxy columns padded to a fixed spaxel grid.
+
+Stored columns (S = padded grid size, 96 for MaNGA; L = wavelengths; K = image channels):
+
+- ``ifu_flux``, ``ifu_ivar``, ``ifu_lsf_sigma`` (N,S,S,L) float32, spaxel-major (y, x, λ)
+  so one spaxel's spectrum is contiguous; ``ifu_mask`` (N,S,S,L) int32 native quality bits,
+  padding carries the survey's DONOTUSE bit;
+- ``ifu_lambda`` (N,L) float32; ``ifu_spaxel_size`` (N,) float32 arcsec;
+- ``ifu_offset`` (N,2) int32 and ``ifu_size`` (N,2) int32: the (y, x) corner and (ny, nx)
+  size of the original cube inside the padded grid;
+- ``ifu_image_data``, ``ifu_image_ivar`` (N,K,S,S) float32, ``ifu_image_mask`` (N,K,S,S)
+  int32 native bits (padding = DONOTUSE), ``ifu_image_label``, ``ifu_image_filter``,
+  ``ifu_image_units`` (N,K) strings: reconstructed broadband images, PSFs and analysis maps.
+
+The logical example (design doc, "IFU Data") has ``spaxels`` — one record per spaxel of the
+original cube with ``flux``, ``ivar``, ``lsf_sigma``, ``lambda``, ``mask`` and its ``x``, ``y``
+in the original cube — and ``images``, one record per channel with ``label``, ``filter``,
+``units``, ``data``, ``ivar``, ``mask`` cropped to the original size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mmu_core.schemas.common import Array, CommonFields, decode, same_length
+
+PREFIX = "ifu_"
+REQUIRED = ("flux", "ivar", "mask", "lambda", "spaxel_size", "offset", "size")
+CUBES = ("flux", "ivar", "lsf_sigma", "mask")
+
+
+class Spaxel(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+    flux: Array
+    ivar: Array
+    lsf_sigma: Array | None = None
+    lambda_: Array = Field(alias="lambda")
+    mask: Array
+    x: int
+    y: int
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Spaxel:
+        same_length({"flux": self.flux, "ivar": self.ivar, "lsf_sigma": self.lsf_sigma,
+                     "lambda": self.lambda_, "mask": self.mask}, "spaxel")
+        return self
+
+
+class IFUImage(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    label: str
+    filter: str | None = None
+    units: str | None = None
+    data: Array
+    ivar: Array | None = None
+    mask: Array | None = None
+
+
+class IFUExample(CommonFields):
+    spaxel_size: float
+    spaxels: list[Spaxel]
+    images: list[IFUImage] = Field(default_factory=list)
+
+
+def example_from_row(
+    row: dict[str, Any], prefix: str = PREFIX, with_spaxels: bool = True
+) -> dict[str, Any]:
+    y0, x0 = (int(v) for v in row[prefix + "offset"])
+    ny, nx = (int(v) for v in row[prefix + "size"])
+    out: dict[str, Any] = {"spaxel_size": float(row[prefix + "spaxel_size"])}
+    if with_spaxels:
+        lam = row[prefix + "lambda"]
+        spaxels = []
+        for y in range(ny):
+            for x in range(nx):
+                sp = {k: row[prefix + k][y0 + y, x0 + x] for k in CUBES if prefix + k in row}
+                sp.update({"lambda": lam, "x": x, "y": y})
+                spaxels.append(sp)
+        out["spaxels"] = spaxels
+    images = []
+    if prefix + "image_data" in row:
+        for k in range(row[prefix + "image_data"].shape[0]):
+            img = {
+                "label": decode(row[prefix + "image_label"][k]),
+                "filter": decode(row[prefix + "image_filter"][k]) if prefix + "image_filter" in row else None,
+                "units": decode(row[prefix + "image_units"][k]) if prefix + "image_units" in row else None,
+            }
+            for key in ("data", "ivar", "mask"):
+                if prefix + "image_" + key in row:
+                    img[key] = row[prefix + "image_" + key][k, y0 : y0 + ny, x0 : x0 + nx]
+            images.append(img)
+    out["images"] = images
+    return out
+
+
+def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
+    problems = [f"missing column {prefix}{c}" for c in REQUIRED if prefix + c not in shapes]
+    cubes = {prefix + k: shapes[prefix + k] for k in CUBES if prefix + k in shapes}
+    if len(set(cubes.values())) > 1:
+        problems.append(f"IFU cube columns must all be (S, S, L) per row, got {cubes}")
+    flux = shapes.get(prefix + "flux")
+    lam = shapes.get(prefix + "lambda")
+    if flux is not None and lam is not None and (len(flux) != 3 or flux[-1:] != lam):
+        problems.append(f"{prefix}flux rows {flux} must be (S, S, L) with L = len(lambda) {lam}")
+    return problems
+
+
+def check_row(row: dict[str, Any], prefix: str = PREFIX) -> list[str]:
+    """Per-row checks cheaper than building the full logical example."""
+    y0, x0 = (int(v) for v in row[prefix + "offset"])
+    ny, nx = (int(v) for v in row[prefix + "size"])
+    s = row[prefix + "mask"].shape[0] if prefix + "mask" in row else None
+    if s is not None and (y0 < 0 or x0 < 0 or y0 + ny > s or x0 + nx > s):
+        return [f"original cube {ny}x{nx} at ({y0},{x0}) does not fit the {s}x{s} grid"]
+    lam = np.asarray(row[prefix + "lambda"], dtype=float) if prefix + "lambda" in row else None
+    if lam is not None and lam.size > 1 and not np.all(np.diff(lam) > 0):
+        return ["ifu lambda must increase"]
+    return []

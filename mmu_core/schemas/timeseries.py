@@ -1,0 +1,68 @@
+"""Multi-band light curves, padded per band to one length L for the whole dataset.
+
+Stored columns (FORMATS.md §1): ``lightcurve_time`` (N,B,L) float64 (MJD; float32 would
+lose minutes), ``lightcurve_flux`` and ``lightcurve_flux_err`` (N,B,L) float32,
+``lightcurve_mask`` (N,B,L) bool (True = padding), ``lightcurve_band`` (N,B) band names.
+Within a band, observations are sorted by time, real points first, padding last.
+
+The logical example (design doc) flattens band-major: ``band``/``time``/``flux``/``flux_err``/
+``mask`` of length B*L, ``band`` holding the band index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from mmu_core.schemas.common import Array, CommonFields, decode, same_length
+
+PREFIX = "lightcurve_"
+REQUIRED = ("time", "flux", "flux_err", "mask", "band")
+ARRAYS = ("time", "flux", "flux_err", "mask")
+
+
+class LightCurve(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
+    band: Array
+    time: Array
+    flux: Array
+    flux_err: Array
+    mask: Array | None = None
+    band_names: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LightCurve:
+        same_length(
+            {"band": self.band, "time": self.time, "flux": self.flux, "flux_err": self.flux_err,
+             "mask": self.mask},
+            "lightcurve",
+        )
+        return self
+
+
+class TimeSeriesExample(CommonFields):
+    lightcurve: LightCurve
+
+
+def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any]:
+    time = row[prefix + "time"]
+    n_bands, length = time.shape
+    lc: dict[str, Any] = {"band": np.repeat(np.arange(n_bands, dtype=np.int64), length)}
+    for key in ARRAYS:
+        if prefix + key in row:
+            lc[key] = row[prefix + key].reshape(-1)
+    lc["band_names"] = [decode(b) for b in row[prefix + "band"]]
+    return {"lightcurve": lc}
+
+
+def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
+    problems = [f"missing column {prefix}{c}" for c in REQUIRED if prefix + c not in shapes]
+    present = {prefix + k: shapes[prefix + k] for k in ARRAYS if prefix + k in shapes}
+    if len(set(present.values())) > 1:
+        problems.append(f"lightcurve columns must all be (B, L) per row, got {present}")
+    if prefix + "band" in shapes and prefix + "time" in shapes:
+        if shapes[prefix + "band"][:1] != shapes[prefix + "time"][:1]:
+            problems.append(f"{prefix}band must name each of the {shapes[prefix + 'time'][0]} bands")
+    return problems

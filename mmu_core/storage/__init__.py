@@ -1,0 +1,1 @@
+"""On-disk storage: HEALPix-partitioned HDF5 files and their manifest."""
