@@ -1,0 +1,328 @@
+"""``mmu build``: discover -> convert (per unit) -> merge (per pixel) -> index -> manifest.
+
+A build is resumable at unit and pixel granularity (see :mod:`mmu_core.storage.writer`), and
+re-running a finished build is a no-op. The manifest is written last.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+import mmu_core
+from mmu_core.errors import BuildError, InputError
+from mmu_core.executors import run_tasks
+from mmu_core.models import ConvertContext, WorkUnit
+from mmu_core.progress import NullProgress, ProgressSink
+from mmu_core.registry import Registry, get_registry
+from mmu_core.schemas import SCHEMA_VERSION
+from mmu_core.storage import layout
+from mmu_core.storage.columns import ColumnSpec, merge_schema
+from mmu_core.storage.index import IdIndex
+from mmu_core.storage.manifest import FileEntry, Manifest, load_manifest, save_manifest
+from mmu_core.storage.writer import (
+    DEFAULT_MAX_FILE_BYTES,
+    IDS_NAME,
+    UnitResult,
+    UnitStager,
+    atomic_write_text,
+    merge_pixel,
+    read_unit_result,
+    remove_leftovers,
+    write_skipped_unit,
+)
+
+PLAN_NAME = "plan.json"
+
+
+@dataclass
+class BuildSummary:
+    path: Path
+    survey: str
+    config: str
+    rows: int = 0
+    pixels: int = 0
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    units: int = 0
+    units_converted: int = 0
+    noop: bool = False
+    skipped_units: list[dict] = field(default_factory=list)
+    skipped_objects: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def print(self, console: Console) -> None:
+        if self.noop:
+            console.print(f"[green]already built[/]: {self.path} (nothing to do)")
+        table = Table(title=f"mmu build {self.survey}/{self.config}")
+        for col in ("rows", "pixels", "files", "bytes", "units", "seconds"):
+            table.add_column(col, justify="right")
+        table.add_row(f"{self.rows:,}", str(self.pixels), str(self.files), f"{self.bytes:,}",
+                      f"{self.units_converted}/{self.units}", f"{self.seconds:.1f}")
+        console.print(table)
+        for w in self.warnings:
+            console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        if self.skipped_units:
+            console.print(f"[yellow]skipped {len(self.skipped_units)} unit(s):[/]")
+            for s in self.skipped_units:
+                console.print(f"  {s['key']}: {s['reason']}", highlight=False)
+        if self.skipped_objects:
+            console.print(f"[yellow]skipped or listed {len(self.skipped_objects)} input(s):[/]")
+            for s in self.skipped_objects[:50]:
+                where = ", ".join(f"{k} {s[k]}" for k in ("file", "object") if s.get(k))
+                console.print(f"  {where}: {s['message']}", highlight=False)
+            if len(self.skipped_objects) > 50:
+                console.print(f"  ... and {len(self.skipped_objects) - 50} more (see manifest)")
+        console.print(f"dataset: {self.path}")
+
+
+def convert_unit(
+    unit_json: dict,
+    raw_dir: str,
+    options: dict[str, Any],
+    staging_root: str,
+    registry: Registry | None = None,
+) -> dict:
+    """Task: convert one unit and stage its rows. Runs in a worker; returns a small dict."""
+    unit = WorkUnit.model_validate(unit_json)
+    staging = Path(staging_root)
+    done = read_unit_result(staging, unit.key)
+    if done is not None:
+        return done.to_json()
+    registry = registry or get_registry()
+    ctx = ConvertContext(raw_dir=Path(raw_dir), options=options)
+    started = time.perf_counter()
+    stager = UnitStager(staging, unit.key)
+    try:
+        for i, batch in enumerate(registry.convert(unit, ctx)):
+            stager.add(batch, i)
+    except InputError as exc:
+        stager.abort()
+        if not options.get("skip_bad"):
+            raise BuildError(f"unit {unit.key}: {exc}") from exc
+        result = UnitResult(key=unit.key, failed=str(exc), warnings=ctx.warnings,
+                            skipped=[p.model_dump() for p in ctx.skipped])
+        write_skipped_unit(staging, result)
+        return result.to_json()
+    except BuildError:
+        stager.abort()
+        raise
+    except Exception as exc:
+        stager.abort()
+        raise BuildError(f"unit {unit.key}: converter raised {type(exc).__name__}: {exc}") from exc
+    except BaseException:
+        stager.abort()
+        raise
+    result = UnitResult(key=unit.key, warnings=ctx.warnings,
+                        skipped=[p.model_dump() for p in ctx.skipped],
+                        seconds=time.perf_counter() - started)
+    return stager.finish(result).to_json()
+
+
+def merge_task(
+    dataset_dir: str,
+    pixel: int,
+    fragments: list[tuple[str, str]],
+    schema_json: dict,
+    attrs: dict,
+    max_file_bytes: int,
+    compression: str | None,
+) -> dict:
+    """Task: write one pixel's final files. Returns the file entries."""
+    schema = {k: ColumnSpec.from_json(v) for k, v in schema_json.items()}
+    result = merge_pixel(Path(dataset_dir), pixel, [(k, Path(p)) for k, p in fragments], schema,
+                         attrs, max_file_bytes, compression)
+    return {"pixel": pixel, "files": result.files}
+
+
+def build(
+    survey: str,
+    raw_dir: Path | str,
+    out_root: Path | str,
+    config: str | None = None,
+    options: dict[str, Any] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    max_file_bytes: int | None = None,
+    compression: str | None = "gzip",
+    registry: Registry | None = None,
+    progress: ProgressSink | None = None,
+) -> BuildSummary:
+    """Build ``out_root/survey/config`` from ``raw_dir``; resumable; a no-op when finished."""
+    started = time.perf_counter()
+    registry = registry or get_registry()
+    progress = progress or NullProgress()
+    entry = registry.survey(survey)
+    config = registry.resolve_config(survey, config)
+    options = dict(options or {})
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise InputError("raw-data folder does not exist", file=str(raw_dir))
+    dataset_dir = layout.dataset_dir(out_root, survey, config)
+    summary = BuildSummary(path=dataset_dir, survey=survey, config=config)
+
+    units = registry.discover(survey, config, raw_dir, options)
+    keys = [u.key for u in units]
+    existing = load_manifest(dataset_dir)
+    if existing is not None:
+        if sorted(existing.units) == sorted(keys):
+            return _summary_from_manifest(summary, existing, started, noop=True)
+        raise BuildError(
+            f"{dataset_dir} is already built from other inputs ({len(existing.units)} units, "
+            f"now {len(keys)}); remove it or build to another --out"
+        )
+    if not units:
+        raise InputError(f"no {survey} input files found for config {config!r}", file=str(raw_dir))
+
+    staging = dataset_dir / layout.STAGING_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(dataset_dir)
+    remove_leftovers(staging)
+    _check_plan(staging, dataset_dir, keys)
+
+    # 1. convert every unit not yet staged
+    progress.start("convert units", len(units))
+    results: dict[str, UnitResult] = {}
+    todo = []
+    for unit in units:
+        done = read_unit_result(staging, unit.key)
+        if done is not None:
+            results[unit.key] = done
+            progress.advance("convert units")
+        else:
+            todo.append(unit)
+    inline_registry = registry if (workers <= 1 and not scheduler) else None
+    args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry)
+            for u in todo]
+    for res in run_tasks(convert_unit, args, workers=workers, scheduler=scheduler):
+        r = UnitResult.from_json(res)
+        results[r.key] = r
+        progress.advance("convert units")
+    summary.units, summary.units_converted = len(units), len(todo)
+
+    # 2. one schema for the whole build, and ids unique across units
+    schema: dict[str, ColumnSpec] | None = None
+    for key in keys:
+        r = results[key]
+        if r.failed is None and r.rows:
+            schema = merge_schema(schema, r.column_specs(), f"unit {key}")
+    if schema is None:
+        raise BuildError(f"no rows were produced from {raw_dir} (all units empty or skipped)")
+    _check_ids_unique(staging, [k for k in keys if results[k].failed is None])
+
+    # 3. merge each pixel
+    by_pixel: dict[int, list[tuple[str, str]]] = {}
+    for key in keys:
+        for pixel in sorted(results[key].pixels):
+            by_pixel.setdefault(pixel, []).append((key, str(staging / key / f"pix-{pixel}.hdf5")))
+    attrs = {
+        "survey": survey, "config": config, "modality": entry.info.modality,
+        "distribution": entry.distribution or "", "plugin_version": entry.version or "",
+        "core_version": mmu_core.__version__, "schema_version": SCHEMA_VERSION,
+        "nside": layout.NSIDE, "ordering": layout.ORDERING,
+    }
+    schema_json = {k: v.to_json() for k, v in schema.items()}
+    budget = max_file_bytes or DEFAULT_MAX_FILE_BYTES
+    progress.start("merge pixels", len(by_pixel))
+    files: list[dict] = []
+    margs = [(str(dataset_dir), p, frags, schema_json, attrs, budget, compression)
+             for p, frags in sorted(by_pixel.items())]
+    for res in run_tasks(merge_task, margs, workers=workers, scheduler=scheduler):
+        files.extend(res["files"])
+        progress.advance("merge pixels")
+    files.sort(key=lambda f: f["path"])
+
+    # 4. index, manifest, clean up
+    index = IdIndex.from_files(dataset_dir, [f["path"] for f in files])
+    index.save(dataset_dir)
+    warnings = sorted({w for r in results.values() for w in r.warnings})
+    skipped_units = [{"key": r.key, "reason": r.failed} for r in results.values() if r.failed]
+    skipped_objects = [s for k in keys for s in results[k].skipped]
+    manifest = Manifest(
+        survey=survey, config=config, modality=entry.info.modality,
+        distribution=entry.distribution, plugin_version=entry.version,
+        core_version=mmu_core.__version__, schema_version=SCHEMA_VERSION,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        rows=int(sum(f["rows"] for f in files)),
+        columns=schema_json,
+        aliases=registry.aliases(survey, config),
+        pixels=sorted(by_pixel),
+        files=[FileEntry(**f) for f in files],
+        units=keys,
+        skipped_units=skipped_units,
+        provenance={"survey": survey, "config": config, "raw_dir": str(raw_dir.resolve()),
+                    "homepage": entry.info.homepage, "citation": entry.info.citation,
+                    "license": entry.info.license},
+        build_options={k: v for k, v in options.items() if _jsonable(v)},
+        extra={"warnings": warnings, "skipped_objects": skipped_objects},
+    )
+    save_manifest(dataset_dir, manifest)
+    shutil.rmtree(staging, ignore_errors=True)
+    summary = _summary_from_manifest(summary, manifest, started, noop=False)
+    summary.units, summary.units_converted = len(units), len(todo)
+    return summary
+
+
+def _summary_from_manifest(summary: BuildSummary, m: Manifest, started: float, noop: bool) -> BuildSummary:
+    summary.rows = m.rows
+    summary.pixels = len(m.pixels)
+    summary.files = len(m.files)
+    summary.bytes = sum(f.bytes for f in m.files)
+    summary.units = len(m.units)
+    summary.noop = noop
+    summary.skipped_units = m.skipped_units
+    summary.skipped_objects = m.extra.get("skipped_objects", [])
+    summary.warnings = m.extra.get("warnings", [])
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _check_plan(staging: Path, dataset_dir: Path, keys: list[str]) -> None:
+    """A resumed build must have the same units; otherwise finished pixels would be stale."""
+    plan = staging / PLAN_NAME
+    if plan.is_file():
+        old = json.loads(plan.read_text())
+        if sorted(old) != sorted(keys) and layout.list_shards(dataset_dir):
+            raise BuildError(
+                f"the inputs changed since the interrupted build of {dataset_dir} "
+                f"({len(old)} units then, {len(keys)} now); delete that folder to start over"
+            )
+    atomic_write_text(plan, json.dumps(keys))
+
+
+def _check_ids_unique(staging: Path, keys: list[str]) -> None:
+    arrays, owner = [], []
+    for i, key in enumerate(keys):
+        ids = np.load(staging / key / IDS_NAME)
+        arrays.append(ids)
+        owner.append(np.full(len(ids), i, np.int32))
+    if not arrays:
+        return
+    ids = np.concatenate(arrays)
+    own = np.concatenate(owner)
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    dup = np.flatnonzero(s[1:] == s[:-1])
+    if len(dup):
+        a, b = own[order[dup[0]]], own[order[dup[0] + 1]]
+        value = s[dup[0]]
+        value = value.decode() if isinstance(value, bytes) else value
+        raise BuildError(f"object {value} appears in both unit {keys[a]!r} and unit {keys[b]!r}")
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False

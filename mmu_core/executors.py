@@ -1,0 +1,67 @@
+"""Where units of work run: inline, a local process pool, or a dask.distributed cluster.
+
+Every task is a top-level function with picklable arguments that writes its own output files
+under their final names atomically and returns a small summary; the driver only gathers
+summaries. So the same plan runs anywhere and gives the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from typing import Any
+
+
+def run_tasks(
+    fn: Callable[..., Any],
+    args_list: Sequence[tuple],
+    workers: int = 1,
+    scheduler: str | None = None,
+    retries: int = 2,
+) -> Iterator[Any]:
+    """Run ``fn(*args)`` for each args tuple; yield results as they complete.
+
+    ``scheduler`` (or ``MMU_SCHEDULER``) is a dask.distributed address such as
+    ``tcp://127.0.0.1:8786``; then the cluster runs the tasks, and Dask retries a task whose
+    worker died up to ``retries`` times. Otherwise ``workers`` > 1 uses a local process pool
+    (spawned processes, which load plugins from their entry points) and 1 runs inline.
+    """
+    scheduler = scheduler or os.environ.get("MMU_SCHEDULER") or None
+    if not args_list:
+        return
+    if scheduler:
+        yield from _run_dask(fn, args_list, scheduler, retries)
+    elif workers <= 1 or len(args_list) == 1:
+        for args in args_list:
+            yield fn(*args)
+    else:
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(fn, *args) for args in args_list]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+
+
+def _run_dask(fn: Callable[..., Any], args_list: Sequence[tuple], address: str, retries: int):
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    run = uuid.uuid4().hex[:8]
+    with Client(address, set_as_default=False) as client:
+        futures = [
+            client.submit(fn, *args, pure=False, retries=retries, key=f"mmu-{fn.__name__}-{run}-{i}")
+            for i, args in enumerate(args_list)
+        ]
+        try:
+            for fut in dask_completed(futures):
+                yield fut.result()
+        finally:
+            client.cancel(futures)

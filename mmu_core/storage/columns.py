@@ -1,0 +1,123 @@
+"""Column-level helpers shared by the writer, the reader and the validator.
+
+A *batch* is a dict column name -> numpy array, all with the same first dimension. A
+*schema* maps column name -> :class:`ColumnSpec` (numpy dtype string and per-row shape).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmu_core.errors import BuildError
+
+REQUIRED = ("object_id", "ra", "dec")
+
+# Chunking: a column whose row is at least ROW_CHUNK_MIN bytes gets one row per chunk (so a
+# single-row read decompresses about one row); a huge row is split further so a chunk stays
+# near CHUNK_TARGET. Small rows are grouped so a chunk holds about SMALL_CHUNK_BYTES.
+ROW_CHUNK_MIN = 16 * 1024
+CHUNK_TARGET = 1024 * 1024
+SMALL_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    dtype: str  # numpy dtype string, e.g. '<f4', '|S12', '|b1'
+    shape: tuple[int, ...]  # per-row shape
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.np_dtype.itemsize
+
+    def to_json(self) -> dict:
+        return {"dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ColumnSpec:
+        return cls(str(data["dtype"]), tuple(int(x) for x in data["shape"]))
+
+
+def normalise_array(name: str, value: object) -> np.ndarray:
+    """numpy array in a dtype HDF5 stores: unicode -> UTF-8 bytes, native byte order."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "U":
+        arr = np.char.encode(arr, "utf-8")
+        if arr.dtype.itemsize == 0:
+            arr = arr.astype("S1")
+    elif arr.dtype.kind == "O":
+        raise BuildError(f"column {name!r} has dtype object; give fixed-width strings or numbers")
+    if arr.dtype.byteorder == ">":  # FITS is big-endian; store native little-endian
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return arr
+
+
+def schema_of(batch: dict[str, np.ndarray]) -> dict[str, ColumnSpec]:
+    return {k: ColumnSpec(v.dtype.str, tuple(v.shape[1:])) for k, v in batch.items()}
+
+
+def merge_schema(
+    current: dict[str, ColumnSpec] | None, new: dict[str, ColumnSpec], where: str
+) -> dict[str, ColumnSpec]:
+    """Check a new batch's schema against the build's so far; strings may widen."""
+    if current is None:
+        return dict(new)
+    missing = sorted(set(current) - set(new))
+    extra = sorted(set(new) - set(current))
+    if missing or extra:
+        raise BuildError(
+            f"{where}: columns differ from earlier batches (missing {missing}, unexpected {extra})"
+        )
+    merged = {}
+    for name, spec in current.items():
+        other = new[name]
+        if spec.shape != other.shape:
+            raise BuildError(
+                f"{where}: column {name!r} rows have shape {other.shape}, earlier batches {spec.shape}"
+            )
+        a, b = spec.np_dtype, other.np_dtype
+        if a.kind == "S" and b.kind == "S":
+            merged[name] = ColumnSpec(f"|S{max(a.itemsize, b.itemsize)}", spec.shape)
+        elif a != b:
+            promoted = np.promote_types(a, b)
+            if promoted.kind != a.kind:
+                raise BuildError(
+                    f"{where}: column {name!r} has dtype {b}, earlier batches {a}"
+                )
+            merged[name] = ColumnSpec(promoted.str, spec.shape)
+        else:
+            merged[name] = spec
+    return merged
+
+
+def chunk_shape(spec: ColumnSpec, n_rows: int) -> tuple[int, ...]:
+    """Chunk shape so a single-row read touches about one row of bytes."""
+    itemsize = spec.np_dtype.itemsize
+    row_bytes = max(1, spec.row_bytes)
+    if row_bytes < ROW_CHUNK_MIN:
+        rows = max(1, min(max(n_rows, 1), SMALL_CHUNK_BYTES // row_bytes))
+        return (rows, *spec.shape)
+    dims = list(spec.shape)
+    # Shrink leading per-row dims (keeping the last, usually the spectral/x axis, whole).
+    for i in range(len(dims) - 1):
+        while dims[i] > 1 and int(np.prod(dims)) * itemsize > CHUNK_TARGET:
+            dims[i] = (dims[i] + 1) // 2
+    return (1, *dims)
+
+
+def compression_for(spec: ColumnSpec, compression: str | None) -> dict:
+    """h5py dataset keywords for a column: gzip level 1 + shuffle by default."""
+    if compression in (None, "none"):
+        return {}
+    if compression == "lzf":
+        return {"compression": "lzf", "shuffle": spec.np_dtype.itemsize > 1}
+    return {
+        "compression": "gzip",
+        "compression_opts": 1,
+        "shuffle": spec.np_dtype.itemsize > 1,
+    }

@@ -1,0 +1,364 @@
+"""Reading a stored dataset: random access by id, cone search, columns, iteration.
+
+``open_dataset(path)`` opens a folder built by mmu (manifest + index) or a folder of plain
+Multimodal Universe v1 files (``healpix=N/*.hdf5``, no manifest: columns are inferred from
+the files and the id index is built in memory on first lookup).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from mmu_core.errors import MMUError
+from mmu_core.storage import layout
+from mmu_core.storage.columns import ColumnSpec
+from mmu_core.storage.index import IdIndex
+from mmu_core.storage.manifest import Manifest, load_manifest
+
+MAX_OPEN_FILES = 64
+SMALL_COLUMN_BYTES = 8 * 1024 * 1024  # read such a column whole rather than row by row
+
+
+class DatasetError(MMUError):
+    """The folder is not a readable dataset."""
+
+
+class Dataset:
+    """A stored dataset. Use :func:`open_dataset`."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise DatasetError(f"{self.path}: no such dataset folder")
+        self.manifest: Manifest | None = load_manifest(self.path)
+        if self.manifest is not None:
+            self._relpaths = [f.path for f in self.manifest.files]
+            self._rows = [f.rows for f in self.manifest.files]
+            self._specs = self.manifest.column_specs()
+            self.aliases: dict[str, str] = dict(self.manifest.aliases)
+        else:
+            shards = layout.list_shards(self.path)
+            if not shards:
+                raise DatasetError(
+                    f"{self.path}: neither a manifest nor healpix=N/*.hdf5 files; is this a "
+                    "dataset folder (ROOT/SURVEY/CONFIG)?"
+                )
+            self._relpaths = [s.relpath for s in shards]
+            self._rows, self._specs = _infer(self.path, self._relpaths)
+            self.aliases = {}
+        self._pixel_of = [layout.parse_relpath(r).pixel for r in self._relpaths]
+        self._handles: OrderedDict[int, h5py.File] = OrderedDict()
+        self._index: IdIndex | None = None
+
+    # ---- description ----------------------------------------------------------------------
+    @property
+    def survey(self) -> str:
+        return self.manifest.survey if self.manifest else self.path.parent.name
+
+    @property
+    def config(self) -> str:
+        return self.manifest.config if self.manifest else self.path.name
+
+    @property
+    def modality(self) -> str | None:
+        if self.manifest and self.manifest.modality:
+            return self.manifest.modality
+        return _guess_modality(self._specs)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._specs)
+
+    @property
+    def schema(self) -> dict[str, ColumnSpec]:
+        return dict(self._specs)
+
+    @property
+    def pixels(self) -> list[int]:
+        return sorted(set(self._pixel_of))
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.path / r for r in self._relpaths]
+
+    def __len__(self) -> int:
+        return int(sum(self._rows))
+
+    def __repr__(self) -> str:
+        return (f"<mmu Dataset {self.survey}/{self.config}: {len(self):,} rows, "
+                f"{len(self.pixels)} pixels, {len(self._relpaths)} files>")
+
+    def info(self) -> dict[str, Any]:
+        inverse = self._standard_names()
+        return {
+            "path": str(self.path), "survey": self.survey, "config": self.config,
+            "modality": self.modality, "rows": len(self), "n_pixels": len(self.pixels),
+            "pixels": self.pixels, "n_files": len(self._relpaths),
+            "bytes": int(sum(f.stat().st_size for f in self.files)),
+            "columns": {
+                k: {"dtype": str(v.np_dtype), "shape": list(v.shape), "alias": inverse.get(k)}
+                for k, v in self._specs.items()
+            },
+            "aliases": self.aliases,
+            "provenance": self.manifest.provenance if self.manifest else None,
+            "manifest": self.manifest is not None,
+        }
+
+    # ---- aliases ----------------------------------------------------------------------------
+    def _standard_names(self) -> dict[str, str]:
+        """native -> standard, for aliases whose standard name is not itself a stored column."""
+        return {n: s for n, s in self.aliases.items() if n in self._specs and s not in self._specs}
+
+    def resolve(self, name: str) -> str:
+        """Stored column for a column name or a standard (aliased) name."""
+        if name in self._specs:
+            return name
+        for native, standard in self._standard_names().items():
+            if standard == name:
+                return native
+        raise KeyError(
+            f"{self.path}: no column {name!r} (columns: {', '.join(self.columns)}; "
+            f"aliases: {self._standard_names()})"
+        )
+
+    def _columns(self, columns: Iterable[str] | None) -> list[tuple[str, str]]:
+        """[(name asked, stored name)]; None means every stored column."""
+        if columns is None:
+            return [(c, c) for c in self._specs]
+        if isinstance(columns, str):
+            columns = [columns]
+        return [(c, self.resolve(c)) for c in columns]
+
+    def _rename(self, out: dict[str, np.ndarray], aliases: bool) -> dict[str, np.ndarray]:
+        if not aliases:
+            return out
+        names = self._standard_names()
+        return {names.get(k, k): v for k, v in out.items()}
+
+    # ---- file access ------------------------------------------------------------------------
+    def _file(self, i: int) -> h5py.File:
+        h = self._handles.get(i)
+        if h is None:
+            h = h5py.File(self.path / self._relpaths[i], "r", rdcc_nbytes=4 * 1024 * 1024)
+            self._handles[i] = h
+            if len(self._handles) > MAX_OPEN_FILES:
+                _, old = self._handles.popitem(last=False)
+                old.close()
+        else:
+            self._handles.move_to_end(i)
+        return h
+
+    def close(self) -> None:
+        for h in self._handles.values():
+            h.close()
+        self._handles.clear()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def index(self) -> IdIndex:
+        if self._index is None:
+            self._index = IdIndex.load(self.path) if self.manifest else None
+            if self._index is None:
+                self._index = IdIndex.from_files(self.path, self._relpaths)
+        return self._index
+
+    def _read_rows(self, file_i: int, rows: np.ndarray, stored: str) -> np.ndarray:
+        """Rows (sorted, unique, int64) of one column of one file."""
+        ds = self._file(file_i)[stored]
+        spec = self._specs[stored]
+        out = np.empty((len(rows), *spec.shape), dtype=spec.np_dtype)
+        if len(rows) == 0:
+            return out
+        chunk_rows = ds.chunks[0] if ds.chunks else ds.shape[0]
+        if ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES or chunk_rows > 1:
+            if ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES or len(rows) > ds.shape[0] // 4:
+                data = ds[...]
+                out[...] = data[rows]
+            else:
+                out[...] = ds[rows]
+        else:
+            # One row per chunk: a direct read per row decompresses exactly that row.
+            for k, r in enumerate(rows):
+                ds.read_direct(out, np.s_[int(r)], np.s_[k])
+        return out
+
+    def _gather(
+        self, file_idx: np.ndarray, row_idx: np.ndarray, cols: list[tuple[str, str]]
+    ) -> dict[str, np.ndarray]:
+        """Read (file, row) pairs for the columns, results in the order given."""
+        n = len(file_idx)
+        out = {
+            asked: np.empty((n, *self._specs[stored].shape), dtype=self._specs[stored].np_dtype)
+            for asked, stored in cols
+        }
+        for f in np.unique(file_idx):
+            sel = np.flatnonzero(file_idx == f)
+            rows = row_idx[sel]
+            uniq, inverse = np.unique(rows, return_inverse=True)
+            for asked, stored in cols:
+                out[asked][sel] = self._read_rows(int(f), uniq, stored)[inverse]
+        return out
+
+    # ---- public reads -----------------------------------------------------------------------
+    def get(
+        self,
+        object_ids: Sequence[Any] | np.ndarray | Any,
+        columns: Iterable[str] | None = None,
+        aliases: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Rows for ``object_ids`` in the order asked: dict column -> array.
+
+        A missing id raises ``KeyError`` naming it. ``columns`` may use standard (aliased)
+        names; ``aliases=True`` returns every column under its standard name where it has one.
+        """
+        ids = np.atleast_1d(np.asarray(object_ids))
+        if ids.dtype.kind == "U":
+            ids = np.char.encode(ids, "utf-8")
+        cols = self._columns(columns)
+        file_idx, row_idx, found = self.index().locate(ids)
+        if not found.all():
+            missing = ids[~found][:10]
+            shown = [m.decode() if isinstance(m, bytes) else m.item() for m in missing]
+            raise KeyError(f"object_id(s) not in {self.path}: {shown}")
+        return self._rename(self._gather(file_idx, row_idx.astype(np.int64), cols), aliases)
+
+    def cone(
+        self,
+        ra: float,
+        dec: float,
+        radius_deg: float,
+        columns: Iterable[str] | None = None,
+        aliases: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Every row within ``radius_deg`` of (ra, dec). Only the pixels that intersect the cone
+        (healpy ``query_disc``, inclusive) are opened."""
+        import healpy
+
+        vec = healpy.ang2vec(ra, dec, lonlat=True)
+        disc = set(healpy.query_disc(layout.NSIDE, vec, np.radians(radius_deg), inclusive=True,
+                                     nest=layout.NEST).tolist())
+        cols = self._columns(columns)
+        cos_r = np.cos(np.radians(radius_deg))
+        file_hits, row_hits = [], []
+        for i, pixel in enumerate(self._pixel_of):
+            if pixel not in disc:
+                continue
+            h = self._file(i)
+            r, d = h["ra"][...], h["dec"][...]
+            v = healpy.ang2vec(r, d, lonlat=True)
+            inside = np.flatnonzero(v @ vec >= cos_r)
+            file_hits.append(np.full(len(inside), i))
+            row_hits.append(inside)
+        if not file_hits:
+            return {asked: np.empty((0, *self._specs[s].shape), self._specs[s].np_dtype)
+                    for asked, s in cols}
+        self.last_cone_pixels = sorted(disc & set(self._pixel_of))
+        return self._rename(
+            self._gather(np.concatenate(file_hits), np.concatenate(row_hits).astype(np.int64), cols),
+            aliases,
+        )
+
+    def iter_batches(
+        self,
+        batch_size: int = 1024,
+        columns: Iterable[str] | None = None,
+        pixels: Iterable[int] | None = None,
+        aliases: bool = False,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Batches of at most ``batch_size`` rows, file by file (contiguous reads)."""
+        cols = self._columns(columns)
+        wanted = None if pixels is None else set(int(p) for p in pixels)
+        for i, rel in enumerate(self._relpaths):
+            if wanted is not None and self._pixel_of[i] not in wanted:
+                continue
+            h = self._file(i)
+            n = h["object_id"].shape[0]
+            for a in range(0, n, batch_size):
+                b = min(n, a + batch_size)
+                yield self._rename({asked: h[stored][a:b] for asked, stored in cols}, aliases)
+
+    def read_pixel(self, pixel: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Every row of one pixel (all its files), for the given columns."""
+        cols = self._columns(columns)
+        parts = [
+            {asked: self._file(i)[stored][...] for asked, stored in cols}
+            for i, p in enumerate(self._pixel_of) if p == pixel
+        ]
+        if not parts:
+            return {asked: np.empty((0, *self._specs[s].shape), self._specs[s].np_dtype)
+                    for asked, s in cols}
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def files_of_pixel(self, pixel: int) -> list[int]:
+        return [i for i, p in enumerate(self._pixel_of) if p == pixel]
+
+    # ---- logical examples -------------------------------------------------------------------
+    def example(self, object_id: Any, columns: Iterable[str] | None = None, **kwargs: Any) -> dict:
+        """One row as the design doc's logical example for the dataset's modality."""
+        row = {k: v[0] for k, v in self.get([object_id], columns=columns).items()}
+        return self.row_to_example(row, **kwargs)
+
+    def row_to_example(self, row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        from mmu_core import schemas
+        from mmu_core.schemas.common import decode
+
+        modality = self.modality
+        example = schemas.example_from_row(modality, row, **kwargs) if modality else {}
+        example = {k: decode(v) if np.ndim(v) == 0 else v for k, v in example.items()}
+        example["provenance"] = {
+            "survey": self.survey, "config": self.config,
+            **({"version": self.manifest.plugin_version,
+                "distribution": self.manifest.distribution} if self.manifest else {}),
+        }
+        names = self._standard_names()
+        for k, v in row.items():
+            if k.startswith(_MODALITY_PREFIXES) or k in example:
+                continue
+            example[names.get(k, k)] = decode(v) if np.ndim(v) == 0 else v
+        return example
+
+
+_MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
+
+
+def open_dataset(path: Path | str) -> Dataset:
+    """Open a stored dataset folder (``ROOT/SURVEY/CONFIG``)."""
+    return Dataset(path)
+
+
+def _infer(path: Path, relpaths: list[str]) -> tuple[list[int], dict[str, ColumnSpec]]:
+    rows, specs = [], {}
+    for rel in relpaths:
+        with h5py.File(path / rel, "r") as h:
+            n = None
+            for name, ds in h.items():
+                if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
+                    continue
+                if name not in specs:
+                    specs[name] = ColumnSpec(ds.dtype.str, tuple(ds.shape[1:]))
+                if name == "object_id":
+                    n = ds.shape[0]
+            if n is None:
+                raise DatasetError(f"{path / rel}: no object_id column")
+            rows.append(int(n))
+    return rows, specs
+
+
+def _guess_modality(specs: dict[str, ColumnSpec]) -> str | None:
+    if "segmentation_array" in specs:
+        return "segmentation"
+    for prefix, modality in (("ifu_", "ifu"), ("spectrum_", "spectrum"),
+                             ("lightcurve_", "timeseries"), ("image_", "image")):
+        if any(k.startswith(prefix) for k in specs):
+            return modality
+    return None
