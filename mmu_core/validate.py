@@ -138,8 +138,10 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
             if "object_id" not in file_specs:
                 continue
             n = h["object_id"].shape[0]
+            lengths_ok = True
             for name, ds in h.items():
                 if isinstance(ds, h5py.Dataset) and ds.ndim and ds.shape[0] != n:
+                    lengths_ok = False
                     report.add(f"has {ds.shape[0]} rows, object_id has {n} (truncated column?)",
                                file=rel, column=name)
             for name, spec in (specs or {}).items():
@@ -163,7 +165,7 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
                 report.checksums_checked += 1
                 if listed[rel].sha256 and sha256_of(path / rel) != listed[rel].sha256:
                     report.add("checksum mismatch (file changed since the build)", file=rel)
-            if modality and n:
+            if modality and n and lengths_ok:
                 rows = _sample_rows(n, sample_rows if not full else n, rng)
                 _check_examples(report, h, rel, modality, rows)
 

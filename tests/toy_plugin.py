@@ -8,6 +8,7 @@ round trip can be compared bit for bit.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +56,12 @@ def make_rows(unit: dict, modality: str, size: int = 16, length: int = 64) -> di
 class ToyPlugin:
     """Surveys 'toyimg' (image) and 'toyspec' (spectrum)."""
 
-    def __init__(self, batch: int = 50, fail_unit: str | None = None):
+    def __init__(self, batch: int = 50, fail_unit: str | None = None, delay: float = 0.0,
+                 corrupt: str | None = None):
         self.batch = batch
         self.fail_unit = fail_unit
+        self.delay = delay
+        self.corrupt = corrupt  # name of a deliberate defect to inject (bad-input tests)
 
     @hookimpl
     def mmu_describe(self):
@@ -88,8 +92,23 @@ class ToyPlugin:
             raise InputError("bad bytes in toy file", file="units.json", object=unit.key)
         rows = make_rows(unit.meta, "image" if unit.survey == "toyimg" else "spectrum")
         n = len(rows["object_id"])
-        for a in range(0, n, self.batch):
-            yield {k: v[a : a + self.batch] for k, v in rows.items()}
+        for i, a in enumerate(range(0, n, self.batch)):
+            if self.delay:
+                time.sleep(self.delay)
+            batch = {k: v[a : a + self.batch] for k, v in rows.items()}
+            if i == 1 and unit.key == "u001":
+                self._inject(batch)
+            yield batch
+
+    def _inject(self, batch: dict) -> None:
+        if self.corrupt == "nan_ra":
+            batch["ra"] = batch["ra"].copy()
+            batch["ra"][3] = np.nan
+        elif self.corrupt == "shape_change":
+            batch["image_array"] = batch["image_array"][:, :, :8, :8]
+            batch["image_ivar"] = batch["image_ivar"][:, :, :8, :8]
+        elif self.corrupt == "missing_column":
+            del batch["mag"]
 
     @hookimpl
     def mmu_aliases(self, survey, config):

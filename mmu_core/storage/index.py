@@ -57,7 +57,7 @@ class IdIndex:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        for name, arr in zip(FILES, (self.ids, self.file, self.row)):
+        for name, arr in zip(FILES, (self.ids, self.file, self.row), strict=True):
             np.save(tmp / name, np.asarray(arr))
         if folder.exists():
             shutil.rmtree(folder)

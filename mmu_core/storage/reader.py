@@ -278,7 +278,7 @@ class Dataset:
         """Batches of at most ``batch_size`` rows, file by file (contiguous reads)."""
         cols = self._columns(columns)
         wanted = None if pixels is None else set(int(p) for p in pixels)
-        for i, rel in enumerate(self._relpaths):
+        for i in range(len(self._relpaths)):
             if wanted is not None and self._pixel_of[i] not in wanted:
                 continue
             h = self._file(i)

@@ -97,7 +97,7 @@ def prepare_batch(batch: dict[str, Any], where: str) -> dict[str, np.ndarray]:
         if bad.any():
             i = int(np.argmax(bad))
             raise BuildError(
-                f"{where}: object {_id_str(ids[i])} has {coord}={values[i]!r}, "
+                f"{where}: object {_id_str(ids[i])} has {coord}={float(values[i])}, "
                 f"outside [{lo}, {hi}{']' if hi_ok else ')'} or not finite"
             )
     out["healpix"] = layout.healpix_of(out["ra"], out["dec"])
