@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest tests $(addsuffix /tests,$(PLUGINS))
 
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/bench_random_access.py --sizes 0.5,2,8
+	$(PY) bench/bench_crossmatch.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check mmu_core plugins tests bench

@@ -154,7 +154,7 @@ def build(
     workers: int = 1,
     scheduler: str | None = None,
     max_file_bytes: int | None = None,
-    compression: str | None = "gzip",
+    compression: str | None = "auto",
     registry: Registry | None = None,
     progress: ProgressSink | None = None,
 ) -> BuildSummary:

@@ -210,6 +210,10 @@ def build(
     max_file_bytes: Optional[int] = typer.Option(
         None, "--max-file-bytes", help="size budget of one stored file (default about 1 GB)"
     ),
+    compression: str = typer.Option(
+        "auto", "--compression",
+        help="auto (gzip where it saves >= 25%), gzip, lzf or none",
+    ),
 ) -> None:
     """Convert raw survey files into ROOT/SURVEY/CONFIG/healpix=N/i-of-n.hdf5 (resumable)."""
     from mmu_core.build import build as run_build
@@ -224,7 +228,8 @@ def build(
         with RichProgress(console) as progress:
             summary = run_build(
                 survey, raw, out, config=config, options=options, workers=workers,
-                scheduler=scheduler, max_file_bytes=max_file_bytes, registry=registry,
+                scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
+                registry=registry,
                 progress=progress,
             )
     except MMUError as exc:

@@ -17,7 +17,7 @@ def _spectrum(n=10, **over):
 
 def _image(shapes=((8, 8), (8, 8))):
     return {"object_id": 2, "ra": 10.0, "dec": 5.0,
-            "image": [{"array": np.zeros(s), "filter": f} for s, f in zip(shapes, "gr")]}
+            "image": [{"array": np.zeros(s), "filter": f} for s, f in zip(shapes, "gr", strict=True)]}
 
 
 def test_good_records_pass():

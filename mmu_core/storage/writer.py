@@ -297,7 +297,7 @@ def merge_pixel(
     schema: dict[str, ColumnSpec],
     attrs: dict[str, Any],
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    compression: str | None = "gzip",
+    compression: str | None = "auto",
 ) -> PixelResult:
     """Merge the sorted staging fragments of one pixel into ``healpix=N/i-of-n.hdf5``."""
     final_dir = dataset_dir / layout.pixel_dirname(pixel)
@@ -356,12 +356,8 @@ def _write_shard(
             out.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
         for name in sorted(schema, key=_column_order):
             spec = schema[name]
-            ds = out.create_dataset(
-                name, shape=(n, *spec.shape), dtype=spec.np_dtype,
-                chunks=chunk_shape(spec, n) if n else None,
-                **(compression_for(spec, compression) if n else {}),
-            )
             step = max(1, MERGE_BLOCK_BYTES // max(spec.row_bytes, 1))
+            ds = None
             for a in range(0, n, step):
                 b = min(n, a + step)
                 block = np.empty((b - a, *spec.shape), dtype=spec.np_dtype)
@@ -373,7 +369,15 @@ def _write_shard(
                     # Sorted fragments merged in order: each fragment's rows form one slice.
                     assert hi - lo == len(rows), "fragment rows are not contiguous"
                     block[sel] = handles[f][1][name][lo:hi]
+                if ds is None:  # the first block decides compression ("auto" samples it)
+                    ds = out.create_dataset(
+                        name, shape=(n, *spec.shape), dtype=spec.np_dtype,
+                        chunks=chunk_shape(spec, n),
+                        **compression_for(spec, compression, block[:64]),
+                    )
                 ds[a:b] = block
+            if ds is None:
+                out.create_dataset(name, shape=(0, *spec.shape), dtype=spec.np_dtype)
 
 
 def _column_order(name: str) -> tuple[int, str]:
