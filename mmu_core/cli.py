@@ -286,6 +286,23 @@ def info(
         console.print(f"provenance: {json.dumps(data['provenance'])}", highlight=False)
 
 
+@app.command()
+def preview(
+    path: Path = typer.Argument(..., help="a dataset folder"),
+    out: Path = typer.Option(..., "--out", help="PNG file to write"),
+    object_id: Optional[str] = typer.Option(None, "--id", help="object_id (default: first row)"),
+    sky: bool = typer.Option(False, "--sky", help="draw the sky map of the dataset's pixels"),
+) -> None:
+    """Draw a row (image bands, spectrum, IFU map and spaxel, light curve, masks) or the sky map."""
+    from mmu_core.previews import preview as draw
+
+    try:
+        written = draw(path, out, object_id=object_id, sky=sky)
+    except (MMUError, KeyError) as exc:
+        _fail(str(exc))
+    console.print(f"wrote {written}")
+
+
 def main() -> None:
     try:
         app()

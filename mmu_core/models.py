@@ -183,6 +183,12 @@ class SampleRequest(BaseModel):
     ra: float = 150.0
     dec: float = 2.0
     radius: float = Field(default=0.5, gt=0, description="degrees")
+    positions: list[tuple[float, float]] | None = Field(
+        default=None,
+        description="(ra, dec) degrees where the first objects must sit exactly, so samples of "
+        "different surveys contain the same objects (cross-matching demos); the rest, if n is "
+        "larger, are drawn in the cone",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
