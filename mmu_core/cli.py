@@ -303,6 +303,24 @@ def preview(
     console.print(f"wrote {written}")
 
 
+@app.command("new-plugin")
+def new_plugin(
+    name: str = typer.Argument(..., help="survey name (a slug), e.g. 'sdss'"),
+    modality: str = typer.Option(..., "--modality",
+                                 help="image, spectrum, ifu, timeseries or segmentation"),
+    dest: Path = typer.Option(Path("."), "--dest", help="folder to create mmu-NAME/ in"),
+) -> None:
+    """Scaffold a survey plugin package that installs and passes its own tests at once."""
+    from mmu_core.scaffold import scaffold
+
+    try:
+        root = scaffold(name, modality, dest)
+    except (ValueError, FileExistsError) as exc:
+        _fail(str(exc))
+    console.print(f"created {root}\nnext: pip install -e {root} && mmu list-surveys && "
+                  f"pytest {root / 'tests'}", highlight=False)
+
+
 def main() -> None:
     try:
         app()

@@ -177,7 +177,7 @@ def _segmentation(fig, i, nrows, ncols, row, title):
     ax = fig.add_subplot(nrows, ncols, i * ncols + 1)
     ax.imshow(image, origin="lower")
     colors = ["yellow", "cyan", "magenta", "lime", "orange"]
-    for c, name in enumerate(classes):
+    for c in range(len(classes)):
         mask = row["segmentation_array"][c]
         if np.any(mask > 0):
             ax.contour(mask > 0, levels=[0.5], colors=colors[c % len(colors)], linewidths=0.8)
