@@ -55,7 +55,7 @@ def _run_dask(fn: Callable[..., Any], args_list: Sequence[tuple], address: str, 
     from distributed import as_completed as dask_completed
 
     run = uuid.uuid4().hex[:8]
-    with Client(address, set_as_default=False) as client:
+    with Client(address, timeout=60) as client:
         futures = [
             client.submit(fn, *args, pure=False, retries=retries, key=f"mmu-{fn.__name__}-{run}-{i}")
             for i, args in enumerate(args_list)
