@@ -58,7 +58,8 @@ class IdIndex:
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         for name, arr in zip(FILES, (self.ids, self.file, self.row), strict=True):
-            np.save(tmp / name, np.asarray(arr))
+            arr = np.asarray(arr)
+            np.save(tmp / name, arr.astype(arr.dtype.str))  # drop h5py dtype metadata
         if folder.exists():
             shutil.rmtree(folder)
         os.rename(tmp, folder)

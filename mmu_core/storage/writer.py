@@ -195,7 +195,7 @@ class UnitStager:
         _check_unique(ids, f"unit {self.key}")
         for pixel in self.files:
             _sort_fragment(self.tmp_dir / f"raw-{pixel}.hdf5", self.tmp_dir / f"pix-{pixel}.hdf5")
-        np.save(self.tmp_dir / IDS_NAME, ids)
+        np.save(self.tmp_dir / IDS_NAME, ids.astype(ids.dtype.str))  # drop h5py dtype metadata
         result.rows = int(len(ids))
         result.pixels = dict(self.rows)
         result.schema = {k: v.to_json() for k, v in (self.schema or {}).items()}
