@@ -303,6 +303,23 @@ def preview(
     console.print(f"wrote {written}")
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", help="folder for everything"),
+    workers: int = typer.Option(1, "--workers", help="worker processes for builds"),
+    scale: float = typer.Option(1.0, "--scale", help="multiply the sample sizes"),
+) -> None:
+    """The whole story: sample every installed survey in one sky patch, build, validate,
+    cross-match, load through HuggingFace datasets, draw previews, summarise."""
+    from mmu_core.demo import run_demo
+
+    try:
+        report = run_demo(out, workers=workers, console=console, scale=scale)
+    except MMUError as exc:
+        _fail(str(exc))
+    report.print(console)
+
+
 @app.command("new-plugin")
 def new_plugin(
     name: str = typer.Argument(..., help="survey name (a slug), e.g. 'sdss'"),

@@ -57,7 +57,8 @@ class Target:
 
 # ---- choosing the galaxies ------------------------------------------------------------------
 def targets_in_cone(request: SampleRequest, rng: np.random.Generator) -> list[Target]:
-    """``request.n`` galaxies spread uniformly over the cone, with fresh MANGAIDs."""
+    """``request.n`` galaxies spread uniformly over the cone (the first ones at
+    ``request.positions`` when given), with fresh MANGAIDs."""
     n = request.n
     centre = SkyCoord(request.ra * u.deg, request.dec * u.deg)
     angle = rng.uniform(0, 360, n) * u.deg
@@ -66,9 +67,11 @@ def targets_in_cone(request: SampleRequest, rng: np.random.Generator) -> list[Ta
     ids = rng.choice(np.arange(1, 700_000), size=n, replace=False)
     sizes = rng.choice(IFU_SIZES, size=n, p=IFU_WEIGHTS)
     nsa = rng.choice(np.arange(1, 700_000), size=n, replace=False)
+    ras, decs = points.ra.deg % 360.0, points.dec.deg.copy()
+    for i, (ra, dec) in enumerate((request.positions or [])[:n]):
+        ras[i], decs[i] = ra % 360.0, dec  # shared objects: exactly where another sample put them
     return [
-        Target(f"1-{ids[i]}", float(points.ra.deg[i]) % 360.0, float(points.dec.deg[i]),
-               int(sizes[i]), int(nsa[i]))
+        Target(f"1-{ids[i]}", float(ras[i]), float(decs[i]), int(sizes[i]), int(nsa[i]))
         for i in range(n)
     ]
 

@@ -170,3 +170,17 @@ def test_galaxies_come_from_the_drpall(tmp_path, registry, write_drpall):
     names = sorted(p.name for p in (tmp_path / "raw").glob("gz3d_*-*.fits.gz"))
     assert names == sorted(f"gz3d_{r[1]}_{r[6]}_{n.split('_')[-1].split('.')[0]}.fits.gz"
                            for r, n in zip(expected, catalog["file_name"], strict=True))
+
+
+def test_positions_place_the_first_galaxies_exactly(tmp_path):
+    from mmu_gz3d.samples import write_sample
+
+    wanted = [(150.2, 2.1), (150.05, 2.3)]
+    write_sample(SampleRequest(out_dir=tmp_path, n=3, seed=2, ra=150.1, dec=2.2, radius=0.3,
+                               positions=wanted))
+    with fits.open(tmp_path / "gz3d_metadata.fits") as hdul:
+        meta = hdul[1].data
+        got = sorted(zip(np.asarray(meta["ra"], float), np.asarray(meta["dec"], float),
+                         strict=True))
+    for ra, dec in wanted:
+        assert any(abs(r - ra) < 1e-4 and abs(d - dec) < 1e-4 for r, d in got)  # float32 HDU
