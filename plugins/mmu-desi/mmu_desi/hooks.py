@@ -1,27 +1,40 @@
-"""mmu hook implementations for DESI coadd spectra (kept short: the work is in sibling modules)."""
+"""mmu hook implementations for DESI coadd spectra (kept short: the work is in sibling modules).
+
+- discover (:mod:`mmu_desi.discover`): one unit per ``coadd-*.fits``; the config picks the DESI
+  survey (``dr1_main``: main, ``edr_sv3``: sv3); redshifts from ``zall-pix-*.fits`` or the
+  coadd's ``redrock-*.fits``.
+- convert (:mod:`mmu_desi.convert`): real targets on good fibers, primary spectra; B, R, Z
+  merged onto 7781 pixels (:mod:`mmu_desi.merge`); FIBERMAP, SCORES and redshift columns under
+  their DESI names (:mod:`mmu_desi.columns`).
+- sample (:mod:`mmu_desi.samples`): synthetic healpix coadds and catalogs, official layout.
+"""
 
 from __future__ import annotations
 
 import mmu_desi
 from mmu_core import hookimpl
-from mmu_core.models import ConfigInfo, SurveyInfo
+from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
+from mmu_desi import columns, convert, discover, samples
 
 SURVEY = "desi"
 
-COLUMNS = {
-    "TARGETID": "DESI target id (int64)",
-    "TARGET_RA": "target right ascension, degrees",
-    "TARGET_DEC": "target declination, degrees",
-    "Z": "redrock redshift",
-    "ZERR": "redshift uncertainty",
-    "ZWARN": "redshift warning bits (0 = good)",
-    "SPECTYPE": "redrock spectral type",
-    "EBV": "Galactic E(B-V)",
+ALIASES = {
+    "TARGETID": "object_id",
+    "TARGET_RA": "ra",
+    "TARGET_DEC": "dec",
+    "Z": "z",
+    "ZERR": "z_err",
+    "ZWARN": "zwarn",
+    "SPECTYPE": "spectype",
+    "EBV": "ebv",
+    **{f"FLUX_{b}": f"flux_{b.lower()}" for b in ("G", "R", "Z", "W1", "W2")},
+    **{f"FLUX_IVAR_{b}": f"flux_ivar_{b.lower()}" for b in ("G", "R", "Z", "W1", "W2")},
 }
 
 
 @hookimpl
 def mmu_describe():
+    """The DESI survey, its two configs and the native columns it stores."""
     return [
         SurveyInfo(
             name=SURVEY,
@@ -31,23 +44,56 @@ def mmu_describe():
                 "(3600-9824 Å, 0.8 Å) by inverse-variance weighting, with per-pixel LSF sigma "
                 "from the resolution matrix and redshifts from the redrock catalogs."
             ),
-            configs=[
-                ConfigInfo(name="dr1_main", description="DR1 (iron) main survey, primary spectra"),
-                ConfigInfo(name="edr_sv3", description="EDR (fuji) SV3, the one-percent survey"),
-            ],
-            default_config="dr1_main",
+            configs=[ConfigInfo(name=c.name, description=c.description)
+                     for c in columns.CONFIGS.values()],
+            default_config=columns.DEFAULT_CONFIG,
             citation="DESI Collaboration et al. 2024, 'Data Release 1 of the Dark Energy "
             "Spectroscopic Instrument', arXiv:2503.14745",
             license="CC BY 4.0",
             homepage="https://data.desi.lbl.gov/doc/releases/",
             version=mmu_desi.__version__,
-            columns=COLUMNS,
+            columns=columns.declared_columns(),
+            sample_options=[
+                OptionInfo(name="survey", kind="str", default="main",
+                           help="DESI survey of the coadds: main (config dr1_main) or sv3 "
+                           "(config edr_sv3)"),
+                OptionInfo(name="program", kind="str", default="dark",
+                           help="DESI program: dark, bright, backup or other"),
+                OptionInfo(name="catalog", kind="str", default="zall",
+                           help="redshift catalog to write: zall (zall-pix), redrock "
+                           "(one per coadd) or none"),
+            ],
         )
     ]
 
 
 @hookimpl
 def mmu_aliases(survey, config):
+    """DESI names -> standard names (TARGETID -> object_id, Z -> z, FLUX_G -> flux_g, ...)."""
     if survey != SURVEY:
         return None
-    return {"Z": "z", "ZERR": "z_err", "ZWARN": "zwarn"}
+    return dict(ALIASES)
+
+
+@hookimpl
+def mmu_discover(survey, config, raw_dir, options):
+    """One work unit per coadd file of the config's DESI survey."""
+    if survey != SURVEY:
+        return None
+    return discover.discover(survey, config, raw_dir, options)
+
+
+@hookimpl
+def mmu_convert(unit, context):
+    """Batches of merged spectra with FIBERMAP, SCORES and redshift columns."""
+    if unit.survey != SURVEY:
+        return None
+    return convert.convert(unit, context)
+
+
+@hookimpl
+def mmu_sample(survey, request):
+    """Synthetic healpix coadds (and a redshift catalog) in the official layout."""
+    if survey != SURVEY:
+        return None
+    return samples.write_sample(request)

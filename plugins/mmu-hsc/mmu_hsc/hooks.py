@@ -5,21 +5,34 @@ from __future__ import annotations
 import mmu_hsc
 from mmu_core import hookimpl
 from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
+from mmu_hsc import convert, samples
+from mmu_hsc.layout import BANDS
 
 SURVEY = "hsc"
-BANDS = ("g", "r", "i", "z", "y")
 
 COLUMNS = {
-    "tract": "HSC tract",
-    "patch": "HSC patch, 'x,y'",
+    "object_id": "HSC object id (int64)",
+    "ra": "right ascension, deg",
+    "dec": "declination, deg",
+    "tract": "HSC skymap tract",
+    "patch": "HSC skymap patch, 100*x + y as the archive's SQL returns it",
+    **{f"a_{b}": f"{b}-band Galactic extinction, mag" for b in BANDS},
+    **{f"{b}_extendedness_value": f"{b}-band extendedness (0 point source, 1 extended)"
+       for b in BANDS},
     **{f"{b}_cmodel_mag": f"{b}-band cmodel magnitude (AB)" for b in BANDS},
     **{f"{b}_cmodel_magerr": f"{b}-band cmodel magnitude error" for b in BANDS},
-    **{f"a_{b}": f"{b}-band Galactic extinction, mag" for b in BANDS},
+    **{f"{b}_cmodel_flux": f"{b}-band cmodel flux" for b in BANDS},
+    **{f"{b}_cmodel_fluxerr": f"{b}-band cmodel flux error" for b in BANDS},
+    **{f"{b}_sdssshape_psf_shape{s}": f"{b}-band PSF second moment {s}, pixels^2"
+       for b in BANDS for s in ("11", "22", "12")},
+    **{f"{b}_sdssshape_shape{s}": f"{b}-band object second moment {s}, pixels^2"
+       for b in BANDS for s in ("11", "22", "12")},
 }
 
 
 @hookimpl
 def mmu_describe():
+    """The HSC survey: configs, native columns and build/sample options."""
     return [
         SurveyInfo(
             name=SURVEY,
@@ -31,7 +44,7 @@ def mmu_describe():
             ),
             configs=[
                 ConfigInfo(name="pdr3_dud_22.5", description="Deep/UltraDeep, i cmodel mag < 22.5"),
-                ConfigInfo(name="pdr3_wide", description="Wide layer"),
+                ConfigInfo(name="pdr3_wide", description="Wide layer, no magnitude cut"),
             ],
             default_config="pdr3_dud_22.5",
             citation="Aihara et al. 2022, PASJ 74, 247 (HSC-SSP Third Public Data Release)",
@@ -40,19 +53,51 @@ def mmu_describe():
             version=mmu_hsc.__version__,
             columns=COLUMNS,
             build_options=[
-                OptionInfo(name="require_all_bands", help="skip objects of a patch missing a band"),
+                OptionInfo(name="require_all_bands",
+                           help="skip the objects of a patch missing a band's calexp "
+                                "(default: convert them with that band fully masked)"),
+                OptionInfo(name="stamp_size", kind="int", default=convert.DEFAULT_STAMP_SIZE,
+                           help="stamp side in pixels"),
             ],
+            sample_options=samples.SAMPLE_OPTIONS,
         )
     ]
 
 
 @hookimpl
+def mmu_discover(survey, config, raw_dir, options):
+    """One work unit per (tract, patch) of the catalog."""
+    if survey != SURVEY:
+        return None
+    return convert.discover(survey, config, raw_dir, options)
+
+
+@hookimpl
+def mmu_convert(unit, context):
+    """Stamps of one patch's objects, in batches."""
+    if unit.survey != SURVEY:
+        return None
+    return convert.convert(unit, context)
+
+
+@hookimpl
 def mmu_aliases(survey, config):
+    """Standard names for magnitudes, their errors, fluxes and extinction."""
     if survey != SURVEY:
         return None
     aliases = {}
     for b in BANDS:
         aliases[f"{b}_cmodel_mag"] = f"mag_{b}"
         aliases[f"{b}_cmodel_magerr"] = f"mag_err_{b}"
+        aliases[f"{b}_cmodel_flux"] = f"flux_{b}"
+        aliases[f"{b}_cmodel_fluxerr"] = f"flux_err_{b}"
         aliases[f"a_{b}"] = f"extinction_{b}"
     return aliases
+
+
+@hookimpl
+def mmu_sample(survey, request):
+    """Synthetic calexps and catalog in the archive's layout."""
+    if survey != SURVEY:
+        return None
+    return samples.write_sample(request)

@@ -1,0 +1,305 @@
+"""Read DESI coadd files as DESI publishes them (catalogs: :mod:`mmu_desi.catalogs`).
+
+Columns are found by name (extra or reordered columns are fine), arrays may be big-endian,
+masks may carry BZERO scaling (uint32) or be tile-compressed, and only the rows asked for are
+read from the camera HDUs. Every problem becomes :class:`mmu_core.errors.InputError` naming
+the file and what is wrong: unreadable or truncated FITS, a missing HDU or column, camera
+arrays whose lengths disagree, wavelengths off the 0.8 Å grid.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from mmu_core.errors import InputError
+from mmu_desi import columns as cols
+from mmu_desi import layout
+from mmu_desi.merge import CameraChunk
+
+# What astropy raises on truncated, corrupt or non-FITS input.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError)
+CAMERA_PARTS = ("WAVELENGTH", "FLUX", "IVAR", "MASK", "RESOLUTION")
+FITS_BLOCK = 2880  # bytes; every FITS header and data unit is padded to a multiple
+
+
+def open_fits(path: Path, lazy: bool) -> fits.HDUList:
+    """``fits.open`` that turns astropy's complaints into InputError."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=lazy)
+            if not lazy:
+                len(hdul)  # parse every header now, so truncation shows here
+    except FileNotFoundError as exc:
+        raise InputError("file does not exist", file=str(path)) from exc
+    except READ_ERRORS as exc:
+        raise InputError(f"not a readable FITS file ({exc})", file=str(path)) from exc
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if "truncated" in text.lower() or "corrupt" in text.lower():
+            hdul.close()
+            raise InputError(f"truncated or corrupt FITS file ({text})", file=str(path))
+    return hdul
+
+
+def check_complete(path: Path, hdul: fits.HDUList, names: Iterable[str | int]) -> None:
+    """Raise if the data of any named (or numbered) HDU would run past the end of the file."""
+    size = os.path.getsize(path)
+    for name in names:
+        hdu = hdul[name]
+        info = hdu.fileinfo()
+        if isinstance(hdu, fits.CompImageHDU):
+            # ``size`` is the uncompressed size; on disk it is the padded compressed table
+            end = info["datLoc"] + info["datSpan"] - (FITS_BLOCK - 1 if info["datSpan"] else 0)
+        else:
+            end = info["datLoc"] + hdu.size
+        if end > size:
+            raise InputError(
+                f"truncated FITS file: HDU {hdu.name or name} needs bytes up to {end} but the "
+                f"file has {size}", file=str(path))
+
+
+def get_hdu(path: Path, hdul: fits.HDUList, name: str) -> fits.hdu.base._BaseHDU:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return hdul[name]
+    except KeyError:
+        present = [h.name for h in hdul]
+        raise InputError(f"missing HDU {name} (HDUs present: {present})", file=str(path)) from None
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read HDU {name}: corrupt or truncated file ({exc})",
+                         file=str(path)) from exc
+
+
+def _shape(hdu: fits.hdu.base._BaseHDU) -> tuple[int, ...]:
+    """Data shape from the header alone (numpy order), without reading the data."""
+    return tuple(int(s) for s in hdu.shape) if hasattr(hdu, "shape") else ()
+
+
+def table_columns(hdu: fits.BinTableHDU) -> list[str]:
+    """Column names of a table HDU, upper case."""
+    return [c.upper() for c in hdu.columns.names]
+
+
+@dataclass
+class Camera:
+    """Where one camera's pixels go on the merged grid, and its array shapes."""
+
+    name: str
+    offset: int
+    length: int
+    ndiag: int
+
+
+@dataclass
+class CoaddFile:
+    """An open, validated coadd file. Use :func:`open_coadd`."""
+
+    path: Path
+    hdul: fits.HDUList
+    header: fits.Header
+    fibermap: fits.FITS_rec
+    fibermap_columns: list[str]
+    scores: fits.FITS_rec | None
+    scores_columns: list[str]
+    cameras: list[Camera] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.fibermap)
+
+    @property
+    def survey(self) -> str | None:
+        """DESI survey (lower case), or None if neither headers nor file name tell."""
+        return _header_or_name([self.header, self.hdul["FIBERMAP"].header], "SURVEY", self.path)
+
+    @property
+    def program(self) -> str | None:
+        return _header_or_name([self.header, self.hdul["FIBERMAP"].header], "PROGRAM", self.path)
+
+    def column(self, column: cols.Column, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """A FIBERMAP or SCORES column cast to its stored dtype; fill values if absent."""
+        for table, names in ((self.fibermap, self.fibermap_columns),
+                             (self.scores, self.scores_columns)):
+            if table is not None and column.name in names:
+                return cols.coerce(table[column.name][rows], column)
+        n = len(np.arange(self.n_rows)[rows])
+        return column.empty(n)
+
+    def read_cameras(self, rows: np.ndarray) -> list[CameraChunk]:
+        """The camera arrays of ``rows`` (sorted indices), native byte order."""
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        pick = rows - lo
+        chunks = []
+        try:
+            for cam in self.cameras:
+                def read(part: str, cam: Camera = cam) -> np.ndarray:
+                    return self.hdul[f"{cam.name}_{part}"].section[lo:hi][pick]
+
+                chunks.append(CameraChunk(
+                    offset=cam.offset,
+                    flux=read("FLUX").astype(np.float32),
+                    ivar=read("IVAR").astype(np.float32),
+                    mask=read("MASK") != 0,
+                    resolution=read("RESOLUTION").astype(np.float32),
+                ))
+        except READ_ERRORS as exc:
+            raise InputError(f"cannot read the camera arrays ({exc})", file=str(self.path)) from exc
+        return chunks
+
+
+def _header_or_name(headers: list[fits.Header], key: str, path: Path) -> str | None:
+    """SURVEY or PROGRAM: primary header, then FIBERMAP header (fiberassign writes SURVEY and
+    FAPRGRM there, which tile coadds keep), then a healpix coadd's file name."""
+    keys = (key, "FAPRGRM") if key == "PROGRAM" else (key,)
+    for header in headers:
+        for k in keys:
+            value = header.get(k)
+            if isinstance(value, str) and value.strip():
+                return value.strip().lower()
+    name = layout.parse_coadd_name(path.name)
+    if name is None or name.kind != "healpix":
+        return None
+    return name.survey if key == "SURVEY" else name.program
+
+
+@contextmanager
+def open_coadd(path: str | Path) -> Iterator[CoaddFile]:
+    """Open and validate a coadd file; the camera arrays are read later, by row block."""
+    path = Path(path)
+    hdul = open_fits(path, lazy=False)
+    try:
+        yield _validate(path, hdul)
+    finally:
+        hdul.close()
+
+
+def _validate(path: Path, hdul: fits.HDUList) -> CoaddFile:
+    # truncation first: a file cut short also lacks its last HDUs
+    check_complete(path, hdul, range(len(hdul)))
+    fm_hdu = get_hdu(path, hdul, "FIBERMAP")
+    needed = ["FIBERMAP"] + [f"{c}_{p}" for c in layout.CAMERAS for p in CAMERA_PARTS]
+    for name in needed:
+        get_hdu(path, hdul, name)
+    has_scores = "SCORES" in hdul
+    try:
+        fibermap = fm_hdu.data
+        names = table_columns(fm_hdu)
+        scores = hdul["SCORES"].data if has_scores else None
+        score_names = table_columns(hdul["SCORES"]) if has_scores else []
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read the FIBERMAP/SCORES tables ({exc})", file=str(path)) from exc
+    if fibermap is None:
+        fibermap = fits.FITS_rec.from_columns(fm_hdu.columns, nrows=0)
+    for required in ("TARGETID", "TARGET_RA", "TARGET_DEC"):
+        if required not in names:
+            raise InputError(f"FIBERMAP has no {required} column", file=str(path))
+    n = len(fibermap)
+    if scores is not None and len(scores) != n:
+        raise InputError(f"SCORES has {len(scores)} rows but FIBERMAP has {n}", file=str(path))
+    cameras = [_check_camera(path, hdul, c, n) for c in layout.CAMERAS]
+    return CoaddFile(path=path, hdul=hdul, header=hdul[0].header, fibermap=fibermap,
+                     fibermap_columns=names, scores=scores, scores_columns=score_names,
+                     cameras=cameras)
+
+
+def _check_camera(path: Path, hdul: fits.HDUList, cam: str, n: int) -> Camera:
+    """Shapes of one camera's HDUs agree with each other and FIBERMAP; grid is the DESI one."""
+    shapes = {p: _shape(hdul[f"{cam}_{p}"]) for p in CAMERA_PARTS}
+    wave_shape = shapes["WAVELENGTH"]
+    if len(wave_shape) != 1:
+        raise InputError(f"{cam}_WAVELENGTH must be 1-D, has shape {wave_shape}", file=str(path))
+    length = wave_shape[0]
+    for part in ("FLUX", "IVAR", "MASK"):
+        if shapes[part] != (n, length):
+            raise InputError(
+                f"camera {cam}: {cam}_{part} has shape {shapes[part]} but {cam}_WAVELENGTH has "
+                f"{length} pixels and FIBERMAP {n} rows (expected {(n, length)})", file=str(path))
+    res = shapes["RESOLUTION"]
+    if len(res) != 3 or res[0] != n or res[2] != length or res[1] % 2 != 1:
+        raise InputError(
+            f"camera {cam}: {cam}_RESOLUTION has shape {res}, expected ({n}, ndiag odd, {length})",
+            file=str(path))
+    try:
+        wave = np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=np.float64)
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read {cam}_WAVELENGTH ({exc})", file=str(path)) from exc
+    idx = np.rint((wave - layout.GRID_START) / layout.STEP)
+    grid = layout.GRID_START + layout.STEP * idx
+    on_grid = (
+        length > 0 and np.all(np.isfinite(wave)) and np.all(np.abs(wave - grid) <= layout.GRID_TOLERANCE)
+        and np.all(np.diff(idx) == 1) and idx[0] >= 0 and idx[-1] < layout.GRID_LENGTH
+    )
+    if not on_grid:
+        lo, hi = (float(np.nanmin(wave)), float(np.nanmax(wave))) if length else (np.nan, np.nan)
+        raise InputError(
+            f"{cam}_WAVELENGTH ({lo:.2f}-{hi:.2f} Å, {length} px) is not on DESI's 0.8 Å grid "
+            f"within 3600-9824 Å", file=str(path))
+    return Camera(cam, int(idx[0]), length, res[1])
+
+
+# ---- light scan for discover -------------------------------------------------------------
+@dataclass
+class CoaddSummary:
+    """What discover needs from a coadd without reading its spectra."""
+
+    survey: str | None
+    program: str | None
+    targetid: np.ndarray
+    fiberstatus: np.ndarray
+    objtype: np.ndarray | None
+    exptime: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+
+
+def scan_coadd(path: str | Path) -> CoaddSummary | None:
+    """Primary header and a few FIBERMAP columns; None if the file cannot be read (convert
+    reports the problem then, so ``--skip-bad`` can skip just this file)."""
+    path = Path(path)
+    try:
+        hdul = open_fits(path, lazy=True)
+    except InputError:
+        return None
+    try:
+        with hdul, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convert reports what is wrong with the file
+            header = hdul[0].header
+            fm = hdul["FIBERMAP"]
+            names = table_columns(fm)
+            data = fm.data
+            n = 0 if data is None else len(data)
+
+            def get(name: str, dtype: str, fill: object) -> np.ndarray:
+                return data[name].astype(dtype) if name in names and n else np.full(n, fill, dtype)
+
+            return CoaddSummary(
+                survey=_header_or_name([header, fm.header], "SURVEY", path),
+                program=_header_or_name([header, fm.header], "PROGRAM", path),
+                targetid=get("TARGETID", "i8", -1),
+                fiberstatus=fiberstatus(data, names) if n else np.zeros(0, "i4"),
+                objtype=cols.coerce(data["OBJTYPE"], cols.Column("OBJTYPE", "S3", ""))
+                if "OBJTYPE" in names and n else None,
+                exptime=get("COADD_EXPTIME", "f8", 0.0),
+                ra=get("TARGET_RA", "f8", np.nan),
+                dec=get("TARGET_DEC", "f8", np.nan),
+            )
+    except READ_ERRORS:
+        return None
+
+
+def fiberstatus(fibermap: fits.FITS_rec, names: list[str]) -> np.ndarray:
+    """COADD_FIBERSTATUS (coadds) or FIBERSTATUS (older spectra files); 0 if neither."""
+    for name in ("COADD_FIBERSTATUS", "FIBERSTATUS"):
+        if name in names:
+            return np.asarray(fibermap[name]).astype("i8")
+    return np.zeros(len(fibermap), "i8")
