@@ -69,9 +69,13 @@ def random_in_cone(rng: np.random.Generator, n: int, ra: float, dec: float,
 
 
 def make_targets(rng: np.random.Generator, n: int, ra: float, dec: float, radius: float,
-                 first_objid: int = 0) -> Targets:
-    """``n`` targets in the cone with DESI-like classes, redshifts and fluxes."""
+                 first_objid: int = 0,
+                 positions: list[tuple[float, float]] | None = None) -> Targets:
+    """``n`` targets in the cone with DESI-like classes, redshifts and fluxes; the first ones
+    exactly at ``positions`` when given (objects shared with another survey's sample)."""
     tra, tdec = random_in_cone(rng, n, ra, dec, radius)
+    for i, (pra, pdec) in enumerate((positions or [])[:n]):
+        tra[i], tdec[i] = pra % 360.0, pdec
     release = np.where(tdec > 32.375, 9011, 9010)  # DR9 north / south
     brickid = rng.integers(1, 662_174, n)
     objid = first_objid + np.arange(n)
@@ -530,7 +534,8 @@ def write_sample(request: SampleRequest) -> SampleResult:
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(request.seed)
-    targets = make_targets(rng, request.n, request.ra, request.dec, request.radius)
+    targets = make_targets(rng, request.n, request.ra, request.dec, request.radius,
+                           positions=request.positions)
     pix = hp.ang2pix(layout.HPX_NSIDE, targets.ra, targets.dec, nest=True, lonlat=True)
     # a few real targets the catalog lacks: about 2%, at least one
     n_missing = 0 if catalog == "none" else max(1, min(request.n // 50, 25))

@@ -125,3 +125,21 @@ def test_spectra_show_the_lines_of_their_redshift(tmp_path):
         ratios.append(model[i, line] / np.median(model[i, side]))
     assert np.median(ratios) > 1.5  # Hα stands out of the continuum where it should
     assert (model > 0).all()
+
+
+def test_positions_place_the_first_targets_exactly(tmp_path):
+    from astropy.io import fits as _fits
+
+    from mmu_core.models import SampleRequest
+    from mmu_desi.samples import write_sample
+
+    wanted = [(150.2, 2.1), (150.05, 2.3), (149.9, 2.25)]
+    write_sample(SampleRequest(out_dir=tmp_path, n=20, seed=3, ra=150.1, dec=2.2, radius=0.3,
+                               positions=wanted))
+    got = []
+    for path in tmp_path.rglob("coadd-*.fits"):
+        with _fits.open(path) as hdul:
+            fm = hdul["FIBERMAP"].data
+            got += list(zip(fm["TARGET_RA"], fm["TARGET_DEC"], strict=True))
+    for ra, dec in wanted:
+        assert any(abs(r - ra) < 1e-9 and abs(d - dec) < 1e-9 for r, d in got)
