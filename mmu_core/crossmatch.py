@@ -49,6 +49,7 @@ ORDER = int(round(math.log2(layout.NSIDE)))  # HEALPix order of the stored pixel
 # Up to this radius the 8 neighbours of a pixel hold every possible partner of its objects: at
 # NSIDE 16 the nearest pixel beyond the neighbours is >= 2.5 deg away from any point of it.
 NEIGHBOUR_LIMIT_ARCSEC = 3600.0
+DUAL_TREE_NEAREST_ARCSEC = 60.0  # nearest matches up to this radius use the all-pairs search
 DEFAULT_TASK_ROWS = 3_000_000  # left + right rows one task may hold (~100 bytes each)
 GATHER_BATCH_BYTES = 128 * 1024 * 1024  # matched rows gathered and written per batch
 CATALOG_NAME = "catalog.parquet"
@@ -190,42 +191,65 @@ def chord_of(radius_arcsec: float) -> float:
     return float(2.0 * np.sin(0.5 * np.radians(radius_arcsec / 3600.0)))
 
 
-def _read_positions(ds: Dataset, pixels: Iterable[int]) -> dict[str, np.ndarray]:
-    """object_id, ra, dec and (file, row, pixel) of every row of the pixels: nothing else."""
+FileRef = tuple[int, str, int]  # (index in the dataset's file list, absolute path, pixel)
+
+
+def files_by_pixel(ds: Dataset) -> dict[int, list[FileRef]]:
+    """pixel -> the dataset's files of that pixel."""
+    out: dict[int, list[FileRef]] = {}
+    for i, (rel, pixel) in enumerate(zip(ds._relpaths, ds._pixel_of, strict=True)):
+        out.setdefault(pixel, []).append((i, str(ds.path / rel), pixel))
+    return out
+
+
+def _read_column(fid: Any, name: bytes) -> np.ndarray:
     import h5py
 
-    by_pixel: dict[int, list[int]] = {}
-    for i, p in enumerate(ds._pixel_of):
-        by_pixel.setdefault(p, []).append(i)
+    d = h5py.h5d.open(fid, name)
+    out = np.empty(d.shape, d.dtype)
+    if out.size:
+        d.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    return out
+
+
+def read_positions(files: list[FileRef], id_dtype: str) -> dict[str, np.ndarray]:
+    """object_id, ra, dec and (file, row, pixel) of every row of the files: nothing else.
+
+    Uses h5py's low-level API: with thousands of small pixel files, opening and reading cost
+    more in h5py's high-level wrappers than in HDF5 itself (~0.8 vs ~0.5 ms a file).
+    """
+    import h5py
+
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("id", "ra", "dec", "file", "row", "pixel")}
-    for p in pixels:
-        for fi in by_pixel.get(int(p), []):
-            with h5py.File(ds.files[fi], "r") as h:
-                ids = h["object_id"][...]
-                parts["id"].append(ids)
-                parts["ra"].append(h["ra"][...].astype(np.float64, copy=False))
-                parts["dec"].append(h["dec"][...].astype(np.float64, copy=False))
-            n = len(ids)
-            parts["file"].append(np.full(n, fi, np.int32))
-            parts["row"].append(np.arange(n, dtype=np.int32))
-            parts["pixel"].append(np.full(n, p, np.int64))
-    if not parts["id"]:
-        spec = ds.schema["object_id"]
-        return {"id": np.empty(0, spec.np_dtype), "ra": np.empty(0), "dec": np.empty(0),
+    for fi, path, pixel in files:
+        fid = h5py.h5f.open(path.encode(), h5py.h5f.ACC_RDONLY)
+        try:
+            ids = _read_column(fid, b"object_id")
+            parts["ra"].append(_read_column(fid, b"ra").astype(np.float64, copy=False))
+            parts["dec"].append(_read_column(fid, b"dec").astype(np.float64, copy=False))
+        finally:
+            fid.close()
+        n = len(ids)
+        parts["id"].append(ids.astype(id_dtype, copy=False))
+        parts["file"].append(np.full(n, fi, np.int32))
+        parts["row"].append(np.arange(n, dtype=np.int32))
+        parts["pixel"].append(np.full(n, pixel, np.int64))
+    if not files:
+        return {"id": np.empty(0, id_dtype), "ra": np.empty(0), "dec": np.empty(0),
                 "file": np.empty(0, np.int32), "row": np.empty(0, np.int32),
                 "pixel": np.empty(0, np.int64)}
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def _match_task(
-    left_path: str, right_path: str, left_pixels: list[int], right_pixels: list[int],
+    left_files: list[FileRef], right_files: list[FileRef], id_dtypes: tuple[str, str],
     radius_arcsec: float, how: str,
 ) -> dict[str, Any]:
-    """Task: every candidate pair whose left object lies in ``left_pixels``."""
+    """Task: every candidate pair whose left object lies in the left files' pixels."""
     from scipy.spatial import cKDTree
 
-    left = _read_positions(open_dataset(left_path), left_pixels)
-    right = _read_positions(open_dataset(right_path), right_pixels)
+    left = read_positions(left_files, id_dtypes[0])
+    right = read_positions(right_files, id_dtypes[1])
     chord = chord_of(radius_arcsec)
     li = ri = np.empty(0, np.int64)
     dist = np.empty(0)
@@ -233,12 +257,22 @@ def _match_task(
         lxyz = unit_vectors(left["ra"], left["dec"])
         rtree = cKDTree(unit_vectors(right["ra"], right["dec"]), balanced_tree=False,
                         compact_nodes=False)
-        if how == "all":
+        if how == "all" or radius_arcsec <= DUAL_TREE_NEAREST_ARCSEC:
+            # A dual-tree search (both catalogs in trees) is ~3x faster than querying one tree
+            # point by point, so nearest matches at small radii also take every pair, then
+            # each left object's closest (exact ties: the smaller right object_id).
             ltree = cKDTree(lxyz, balanced_tree=False, compact_nodes=False)
             found = ltree.sparse_distance_matrix(rtree, chord, output_type="ndarray")
             li, ri, dist = found["i"].astype(np.int64), found["j"].astype(np.int64), found["v"]
+            if how == "nearest" and len(li):
+                order = np.lexsort((right["id"][ri], dist, li))
+                first = np.ones(len(order), bool)
+                first[1:] = li[order][1:] != li[order][:-1]
+                keep = order[first]
+                li, ri, dist = li[keep], ri[keep], dist[keep]
         else:
-            # query's bound is strict; nudge it so "within" means chord <= 2 sin(r/2) in both modes
+            # Large radii: all pairs could be many; one nearest neighbour per left object.
+            # (query's bound is strict: nudge it so "within" is chord <= 2 sin(r/2) here too.)
             d, j = rtree.query(lxyz, k=1, distance_upper_bound=np.nextafter(chord, np.inf))
             li = np.flatnonzero(d <= chord)
             ri, dist = j[li], d[li]
@@ -249,7 +283,6 @@ def _match_task(
         "healpix": left["pixel"][li], "right_ra": right["ra"][ri], "right_dec": right["dec"][ri],
         "left_file": left["file"][li], "left_row": left["row"][li],
         "right_file": right["file"][ri], "right_row": right["row"][ri],
-        "left_pixels": list(left_pixels), "right_pixels": list(right_pixels),
     }
 
 
@@ -320,8 +353,10 @@ def cross_match(
 
     blocks = plan_blocks(_rows_per_pixel(lds), _rows_per_pixel(rds), radius_arcsec,
                          max_task_rows, min_tasks=1 if workers <= 1 else 4 * workers)
-    args = [(str(lds.path), str(rds.path), b.left, b.right, float(radius_arcsec), how)
-            for b in blocks]
+    lfiles, rfiles = files_by_pixel(lds), files_by_pixel(rds)
+    id_dtypes = (lds.schema["object_id"].dtype, rds.schema["object_id"].dtype)
+    args = [([f for p in b.left for f in lfiles[p]], [f for p in b.right for f in rfiles[p]],
+             id_dtypes, float(radius_arcsec), how) for b in blocks]
     parts = list(run_tasks(_match_task, args, workers=workers, scheduler=scheduler))
     pairs = _concat_parts(parts, lds, rds)
     candidates = len(pairs["left_object_id"])
@@ -336,8 +371,8 @@ def cross_match(
     result = CrossMatchResult(
         catalog=catalog, how=how, radius_arcsec=float(radius_arcsec), out=out,
         tasks=len(blocks), candidates=candidates,
-        left_pixels_read=sorted({p for part in parts for p in part["left_pixels"]}),
-        right_pixels_read=sorted({p for part in parts for p in part["right_pixels"]}),
+        left_pixels_read=sorted({p for b in blocks for p in b.left}),
+        right_pixels_read=sorted({p for b in blocks for p in b.right}),
         match_seconds=time.perf_counter() - started,
     )
     if out is None:

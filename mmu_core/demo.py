@@ -160,7 +160,7 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
     if report.datasets:
         report.previews.append(preview(report.datasets[0]["path"], pdir / "sky.png", sky=True))
     for path in matched_paths:
-        name = path.parent.parent.name if path.parent.name == "matched" else path.name
+        name = path.parent.name if path.name == "matched" else path.name
         report.previews.append(preview(path, pdir / f"match-{name}.png"))
     report.seconds = time.perf_counter() - started
     return report

@@ -103,7 +103,9 @@ def _image(fig, i, nrows, ncols, row, title):
         ax = fig.add_subplot(nrows, ncols, i * ncols + 2 + k)
         band = np.where(row["image_mask"][k], arr[k], np.nan) if "image_mask" in row else arr[k]
         lo, hi = np.nanpercentile(band, [1, 99.5]) if np.isfinite(band).any() else (0, 1)
-        ax.imshow(band, origin="lower", cmap="gray", vmin=lo, vmax=hi)
+        cmap = plt.get_cmap("gray").copy()
+        cmap.set_bad("tab:blue")  # masked pixels (e.g. outside the coadd) in blue
+        ax.imshow(band, origin="lower", cmap=cmap, vmin=lo, vmax=hi)
         fwhm = row.get("image_psf_fwhm")
         ax.set_title(f"{names[k]}" + (f"  PSF {fwhm[k]:.2f}\"" if fwhm is not None else ""))
         ax.axis("off")
@@ -120,6 +122,8 @@ def _spectrum(fig, i, nrows, ncols, row, title):
         sigma = np.where(ivar > 0, 1 / np.sqrt(np.where(ivar > 0, ivar, 1)), np.nan)
         ax.fill_between(lam, flux - sigma, flux + sigma, where=good, color="tab:blue", alpha=0.3,
                         label="1σ from ivar", step="mid")
+    smooth = _smoothed(flux, np.where(good, ivar if ivar is not None else 1.0, 0.0))
+    ax.plot(lam, smooth, lw=1.0, color="tab:orange", label="ivar-weighted, 15 px")
     lo, hi = np.nanpercentile(np.where(good, flux, np.nan), [0.5, 99.5]) if good.any() else (0, 1)
     ax.fill_between(lam, lo, hi, where=mask, color="tab:red", alpha=0.15, step="mid",
                     label="masked")
@@ -129,6 +133,14 @@ def _spectrum(fig, i, nrows, ncols, row, title):
     ax.set_xlabel("wavelength [Å]")
     ax.set_ylabel("flux")
     ax.legend(loc="upper right", fontsize=8)
+
+
+def _smoothed(flux: np.ndarray, weight: np.ndarray, width: int = 15) -> np.ndarray:
+    """Inverse-variance weighted running mean, so features show through the noise."""
+    kernel = np.ones(width)
+    w = np.convolve(weight, kernel, mode="same")
+    fw = np.convolve(np.where(weight > 0, flux * weight, 0.0), kernel, mode="same")
+    return np.where(w > 0, fw / np.where(w > 0, w, 1), np.nan)
 
 
 def _ifu(fig, i, nrows, ncols, row, title):
