@@ -124,11 +124,11 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
             previous_positions = pos[np.random.default_rng(0).permutation(len(pos))]
             ds.close()
 
-    chain = [(s, m, p) for s, (m, p) in built.items() if m in CROSS_MATCH_MODALITIES]
-    matched_paths = []
-    for (ls, lm, lp), (rs, rm, rp) in zip(chain, chain[1:], strict=False):
-        from mmu_core.crossmatch import cross_match
+    from mmu_core.crossmatch import cross_match
 
+    chain = [(s, p) for s, (m, p) in built.items() if m in CROSS_MATCH_MODALITIES]
+    matched_paths = []
+    for (ls, lp), (rs, rp) in zip(chain, chain[1:], strict=False):
         console.rule(f"[bold]cross-match {ls} x {rs}[/]")
         t0 = time.perf_counter()
         res = cross_match(lp, rp, out / "matches" / f"{ls}_x_{rs}", radius_arcsec=1.0,
