@@ -53,6 +53,11 @@ def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any
     for key in ARRAYS:
         if prefix + key in row:
             lc[key] = row[prefix + key].reshape(-1)
+    # survey extras of the same (B, L) shape (e.g. lightcurve_detected), flattened alike
+    for name, value in row.items():
+        key = name[len(prefix):]
+        if name.startswith(prefix) and key not in lc and key != "band" and np.shape(value) == time.shape:
+            lc[key] = np.asarray(value).reshape(-1)
     lc["band_names"] = [decode(b) for b in row[prefix + "band"]]
     return {"lightcurve": lc}
 
