@@ -16,9 +16,10 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
+import typer
 
 import mmu_core
 from mmu_core.errors import MMUError
@@ -191,6 +192,31 @@ def concatenate(
                "id_rule": "kept" if keep_ids else "(input index << 48) + row number"},
     )
     return open_dataset(out)
+
+
+def concat_command(
+    datasets: list[Path] = typer.Argument(..., help="dataset folders of one modality"),
+    out: Path = typer.Option(..., "--out", help="output dataset folder"),
+    column: Optional[list[str]] = typer.Option(
+        None, "--column", help="catalog column to keep (repeat; default: every shared one)"),
+    workers: int = typer.Option(1, "--workers", help="worker processes"),
+    new_ids: bool = typer.Option(False, "--new-ids", help="always assign new object_ids"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing OUT"),
+) -> None:
+    """Concatenate datasets of one modality (several surveys or configs) through their
+    standard (aliased) column names into one dataset folder."""
+    from rich.console import Console
+
+    try:
+        ds = concatenate(datasets, out, columns=column or None, workers=workers,
+                         new_ids=True if new_ids else None, overwrite=overwrite)
+    except (MMUError, KeyError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    dropped = ds.manifest.extra.get("dropped_columns", {}) if ds.manifest else {}
+    Console().print(f"{len(ds):,} rows, {len(ds.pixels)} pixels, {len(ds.columns)} columns "
+                    f"-> {ds.path}" + (f" (dropped: {', '.join(dropped)})" if dropped else ""),
+                    highlight=False)
 
 
 def _standard_renames(ds: Dataset) -> dict[str, str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -63,23 +64,33 @@ class CrossMatchError(MMUError):
 
 @dataclass
 class CrossMatchResult:
-    """What :func:`cross_match` returns."""
+    """What :func:`cross_match` returns: counts, timings, paths and the catalog."""
 
-    catalog: Any  # pyarrow.Table, one row per pair
     how: str
     radius_arcsec: float
     out: Path | None = None
     dataset_path: Path | None = None  # the matched dataset (None without ``out``)
+    pairs: int = 0
     tasks: int = 0
     left_pixels_read: list[int] = field(default_factory=list)
     right_pixels_read: list[int] = field(default_factory=list)
-    candidates: int = 0  # pairs before the one-to-one rule (``how="nearest"``)
+    candidates: int = 0  # nearest: left objects with a match before the one-to-one rule
     match_seconds: float = 0.0
     write_seconds: float = 0.0
+    table: Any = field(default=None, repr=False)  # the catalog, when not written to OUT
 
     @property
     def catalog_path(self) -> Path | None:
         return None if self.out is None else self.out / CATALOG_NAME
+
+    @property
+    def catalog(self) -> Any:
+        """The catalog as a ``pyarrow.Table`` (read from OUT/catalog.parquet when written)."""
+        if self.table is not None:
+            return self.table
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.catalog_path, memory_map=True)
 
     def dataset(self) -> Dataset:
         """The matched dataset, opened."""
@@ -88,7 +99,11 @@ class CrossMatchResult:
         return open_dataset(self.dataset_path)
 
     def __len__(self) -> int:
-        return int(self.catalog.num_rows)
+        return self.pairs
+
+    def __repr__(self) -> str:
+        return (f"<CrossMatchResult {self.pairs:,} pairs ({self.how}, {self.radius_arcsec}\"), "
+                f"{self.tasks} tasks, dataset {self.dataset_path}>")
 
 
 # ---- plan -------------------------------------------------------------------------------
@@ -242,10 +257,16 @@ def read_positions(files: list[FileRef], id_dtype: str) -> dict[str, np.ndarray]
 
 
 def _match_task(
-    left_files: list[FileRef], right_files: list[FileRef], id_dtypes: tuple[str, str],
-    radius_arcsec: float, how: str,
+    block: int, left_files: list[FileRef], right_files: list[FileRef],
+    id_dtypes: tuple[str, str], radius_arcsec: float, how: str,
+    shared_right_pixels: list[int], part_path: str | None,
 ) -> dict[str, Any]:
-    """Task: every candidate pair whose left object lies in the left files' pixels."""
+    """Task: the pairs whose left object lies in the left files' pixels, sorted by (healpix,
+    left id, right id); for ``nearest`` already one-to-one within the block. They go to the
+    Parquet file ``part_path`` (so the driver never holds every pair), or are returned as an
+    Arrow table when it is None."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from scipy.spatial import cKDTree
 
     left = read_positions(left_files, id_dtypes[0])
@@ -277,17 +298,35 @@ def _match_task(
             li = np.flatnonzero(d <= chord)
             ri, dist = j[li], d[li]
     sep = np.degrees(2.0 * np.arcsin(np.minimum(dist / 2.0, 1.0))) * 3600.0
-    return {
+    candidates = len(li)
+    if how == "nearest" and len(li):
+        # The rule within the block (in parallel); the driver settles right objects that
+        # left objects of two blocks claim.
+        rkey = (right["file"][ri].astype(np.int64) << 32) | right["row"][ri]
+        keep = one_to_one(rkey, sep, left["id"][li])
+        li, ri, sep = li[keep], ri[keep], sep[keep]
+    order = np.lexsort((right["id"][ri], left["id"][li], left["pixel"][li]))
+    li, ri, sep = li[order], ri[order], sep[order]
+    table = pa.table({
         "left_object_id": left["id"][li], "right_object_id": right["id"][ri],
         "separation_arcsec": sep, "ra": left["ra"][li], "dec": left["dec"][li],
         "healpix": left["pixel"][li], "right_ra": right["ra"][ri], "right_dec": right["dec"][ri],
         "left_file": left["file"][li], "left_row": left["row"][li],
         "right_file": right["file"][ri], "right_row": right["row"][ri],
-    }
+        # a right object in a pixel that other blocks also read may be claimed there too
+        "contested": np.isin(right["pixel"][ri], np.asarray(shared_right_pixels, np.int64)),
+    })
+    part: dict[str, Any] = {"block": block, "candidates": candidates, "rows": table.num_rows}
+    if part_path is None:
+        part["table"] = table
+    elif table.num_rows:
+        pq.write_table(table, part_path, compression="lz4")
+        part["path"] = part_path
+    return part
 
 
-PAIR_FIELDS = ("left_object_id", "right_object_id", "separation_arcsec", "ra", "dec", "healpix",
-               "right_ra", "right_dec", "left_file", "left_row", "right_file", "right_row")
+CATALOG_FIELDS = ("match_id", "left_object_id", "right_object_id", "separation_arcsec", "ra",
+                  "dec", "healpix", "right_ra", "right_dec")
 
 
 def one_to_one(right_key: np.ndarray, separation: np.ndarray, left_id: np.ndarray) -> np.ndarray:
@@ -324,7 +363,8 @@ def cross_match(
     ``search_around_sky`` returns). ``how="nearest"``: one-to-one matches by this rule —
 
         Each left object proposes its nearest right object within the radius (the match
-        astropy's ``match_to_catalog_sky`` gives, cut at the radius). When several left objects
+        astropy's ``match_to_catalog_sky`` gives, cut at the radius; on an exact distance tie,
+        the smaller right object_id). When several left objects
         propose the same right object, only the closest of them keeps it (on an exact tie,
         the smallest left object_id); the others stay unmatched — they do not fall back to
         their second-nearest right object. So every left and every right object appears in
@@ -349,103 +389,189 @@ def cross_match(
     lds, rds = as_dataset(left), as_dataset(right)
     out = None if out is None else Path(out)
     if out is not None:
-        _check_out(out, overwrite)
+        _check_out(out, out / matched_dirname(lds, rds), overwrite)
 
     blocks = plan_blocks(_rows_per_pixel(lds), _rows_per_pixel(rds), radius_arcsec,
                          max_task_rows, min_tasks=1 if workers <= 1 else 4 * workers)
-    lfiles, rfiles = files_by_pixel(lds), files_by_pixel(rds)
-    id_dtypes = (lds.schema["object_id"].dtype, rds.schema["object_id"].dtype)
-    args = [([f for p in b.left for f in lfiles[p]], [f for p in b.right for f in rfiles[p]],
-             id_dtypes, float(radius_arcsec), how) for b in blocks]
-    parts = list(run_tasks(_match_task, args, workers=workers, scheduler=scheduler))
-    pairs = _concat_parts(parts, lds, rds)
-    candidates = len(pairs["left_object_id"])
-    if how == "nearest":
-        right_key = (pairs["right_file"].astype(np.int64) << 32) | pairs["right_row"]
-        keep = one_to_one(right_key, pairs["separation_arcsec"], pairs["left_object_id"])
-        pairs = {k: v[keep] for k, v in pairs.items()}
-    order = np.lexsort((pairs["right_object_id"], pairs["left_object_id"], pairs["healpix"]))
-    pairs = {k: v[order] for k, v in pairs.items()}
-    pairs["match_id"] = np.arange(len(order), dtype=np.int64)
-    catalog = _catalog_table(pairs, how, radius_arcsec, lds, rds)
     result = CrossMatchResult(
-        catalog=catalog, how=how, radius_arcsec=float(radius_arcsec), out=out,
-        tasks=len(blocks), candidates=candidates,
+        how=how, radius_arcsec=float(radius_arcsec), out=out, tasks=len(blocks),
         left_pixels_read=sorted({p for b in blocks for p in b.left}),
         right_pixels_read=sorted({p for b in blocks for p in b.right}),
-        match_seconds=time.perf_counter() - started,
     )
-    if out is None:
-        return result
-
-    written = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    if not catalog_only:
-        result.dataset_path = write_matched_dataset(
-            lds, rds, out, pairs, blocks, how=how, radius_arcsec=radius_arcsec,
-            left_columns=left_columns, right_columns=right_columns, workers=workers,
-            scheduler=scheduler, overwrite=overwrite,
-        )
-    import pyarrow.parquet as pq
-
-    tmp = layout.tmp_name(out / CATALOG_NAME, str(os.getpid()))
-    pq.write_table(catalog, tmp)
-    os.replace(tmp, out / CATALOG_NAME)
-    result.write_seconds = time.perf_counter() - written
+    parts_dir = catalog_tmp = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        parts_dir = layout.tmp_name(out / "parts", str(os.getpid()))
+        parts_dir.mkdir()
+    try:
+        parts = _match_blocks(lds, rds, blocks, radius_arcsec, how, workers, scheduler, parts_dir)
+        result.candidates = sum(part["candidates"] for part in parts)
+        keep = _settle_across_blocks(parts) if how == "nearest" else {}
+        result.match_seconds = time.perf_counter() - started
+        written = time.perf_counter()
+        if out is not None:
+            catalog_tmp = layout.tmp_name(out / CATALOG_NAME, str(os.getpid()))
+        first_ids = _write_catalog(parts, keep, result, lds, rds, catalog_tmp)
+        if out is not None and not catalog_only:
+            result.dataset_path = write_matched_dataset(
+                lds, rds, out, [(p.get("path"), keep.get(p["block"]), first_ids[p["block"]])
+                                for p in parts if p["rows"]],
+                how=how, radius_arcsec=radius_arcsec, left_columns=left_columns,
+                right_columns=right_columns, workers=workers, scheduler=scheduler,
+                overwrite=overwrite,
+            )
+        if catalog_tmp is not None:  # last: a catalog.parquet means a finished result
+            os.replace(catalog_tmp, out / CATALOG_NAME)
+        result.write_seconds = time.perf_counter() - written
+    finally:
+        if parts_dir is not None:
+            shutil.rmtree(parts_dir, ignore_errors=True)
+        if catalog_tmp is not None and catalog_tmp.exists():
+            catalog_tmp.unlink()
     return result
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if (out / CATALOG_NAME).exists() and not overwrite:
-        raise CrossMatchError(f"{out / CATALOG_NAME} already exists; pass overwrite=True "
-                              "(--overwrite) or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise CrossMatchError(f"{out} exists and is not a folder")
+def _match_blocks(
+    lds: Dataset, rds: Dataset, blocks: list[_Block], radius_arcsec: float, how: str,
+    workers: int, scheduler: str | None, parts_dir: Path | None,
+) -> list[dict[str, Any]]:
+    """Run the match tasks; their parts in block order (which is healpix order)."""
+    lfiles, rfiles = files_by_pixel(lds), files_by_pixel(rds)
+    id_dtypes = (lds.schema["object_id"].dtype, rds.schema["object_id"].dtype)
+    readers: dict[int, int] = {}
+    for b in blocks:
+        for p in b.right:
+            readers[p] = readers.get(p, 0) + 1
+    args = [
+        (i, [f for p in b.left for f in lfiles[p]], [f for p in b.right for f in rfiles[p]],
+         id_dtypes, float(radius_arcsec), how, [p for p in b.right if readers[p] > 1],
+         None if parts_dir is None else str(parts_dir / f"block-{i:05d}.parquet"))
+        for i, b in enumerate(blocks)
+    ]
+    parts = list(run_tasks(_match_task, args, workers=workers, scheduler=scheduler))
+    # Blocks are disjoint NESTED ranges, each sorted inside: in range order, all is sorted.
+    parts.sort(key=lambda part: blocks[part["block"]].left[0])
+    return parts
 
 
-def _concat_parts(parts: list[dict], lds: Dataset, rds: Dataset) -> dict[str, np.ndarray]:
-    if not parts:
-        return _no_pairs(lds, rds)
-    return {k: np.concatenate([p[k] for p in parts]) for k in PAIR_FIELDS}
+def _part_table(part: dict[str, Any], columns: list[str] | None = None) -> Any:
+    import pyarrow.parquet as pq
+
+    if "table" in part:
+        return part["table"] if columns is None else part["table"].select(columns)
+    return pq.read_table(part["path"], columns=columns)
 
 
-def _no_pairs(lds: Dataset, rds: Dataset) -> dict[str, np.ndarray]:
-    out = {k: np.empty(0) for k in ("separation_arcsec", "ra", "dec", "right_ra", "right_dec")}
-    out["left_object_id"] = np.empty(0, lds.schema["object_id"].np_dtype)
-    out["right_object_id"] = np.empty(0, rds.schema["object_id"].np_dtype)
-    out["healpix"] = np.empty(0, np.int64)
-    for k in ("left_file", "left_row", "right_file", "right_row"):
-        out[k] = np.empty(0, np.int32)
-    return out
+def _settle_across_blocks(parts: list[dict[str, Any]]) -> dict[int, np.ndarray]:
+    """block -> mask of its pairs to keep: of the right objects claimed in several blocks
+    (each block applied the rule to its own claims), only the rule's winner keeps its pair.
+    Only contested pairs (right object in a pixel several blocks read) are loaded."""
+    cols = ["contested", "right_file", "right_row", "separation_arcsec", "left_object_id"]
+    found: dict[str, list[np.ndarray]] = {k: [] for k in ("block", "row", *cols[1:])}
+    for part in parts:
+        if not part["rows"]:
+            continue
+        t = _part_table(part, cols)
+        rows = np.flatnonzero(t.column("contested").to_numpy(zero_copy_only=False))
+        found["block"].append(np.full(len(rows), part["block"], np.int64))
+        found["row"].append(rows)
+        for c in cols[1:]:
+            found[c].append(_numpy(t.column(c))[rows])
+    if not found["row"]:
+        return {}
+    arr = {k: np.concatenate(v) for k, v in found.items()}
+    rkey = (arr["right_file"].astype(np.int64) << 32) | arr["right_row"].astype(np.int64)
+    order = np.argsort(rkey, kind="stable")
+    same = rkey[order][1:] == rkey[order][:-1]
+    shared = np.zeros(len(order), bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    contested = order[shared]
+    if not len(contested):
+        return {}
+    winners = contested[one_to_one(rkey[contested], arr["separation_arcsec"][contested],
+                                   arr["left_object_id"][contested])]
+    losers = np.setdiff1d(contested, winners)
+    keep: dict[int, np.ndarray] = {}
+    by_block = {p["block"]: p["rows"] for p in parts}
+    for block in np.unique(arr["block"][losers]).tolist():
+        mask = np.ones(by_block[block], bool)
+        mask[arr["row"][losers][arr["block"][losers] == block]] = False
+        keep[block] = mask
+    return keep
 
 
-def _arrow_ids(ids: np.ndarray) -> Any:
+def _numpy(column: Any) -> np.ndarray:
+    """An Arrow column as numpy (binary ids as fixed-width bytes)."""
     import pyarrow as pa
 
-    if ids.dtype.kind == "S":
-        return pa.array(np.char.decode(ids, "utf-8").tolist() if len(ids) else [], pa.string())
-    return pa.array(ids.astype(np.int64))
+    if pa.types.is_binary(column.type) or pa.types.is_string(column.type):
+        return np.array(column.to_pylist(), dtype=bytes)
+    return column.to_numpy()
 
 
-def _catalog_table(pairs: dict[str, np.ndarray], how: str, radius_arcsec: float,
-                   lds: Dataset, rds: Dataset) -> Any:
+def _write_catalog(parts: list[dict[str, Any]], keep: dict[int, np.ndarray],
+                   result: CrossMatchResult, lds: Dataset, rds: Dataset,
+                   path: Path | None) -> dict[int, int]:
+    """The catalog, part by part in block order, to the Parquet file ``path`` or (None) an
+    in-memory table. Returns each block's first match_id."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    table = pa.table({
-        "match_id": pa.array(pairs["match_id"]),
-        "left_object_id": _arrow_ids(pairs["left_object_id"]),
-        "right_object_id": _arrow_ids(pairs["right_object_id"]),
-        "separation_arcsec": pa.array(pairs["separation_arcsec"].astype(np.float64)),
-        "ra": pa.array(pairs["ra"]),
-        "dec": pa.array(pairs["dec"]),
-        "healpix": pa.array(pairs["healpix"].astype(np.int64)),
-        "right_ra": pa.array(pairs["right_ra"]),
-        "right_dec": pa.array(pairs["right_dec"]),
-    })
-    meta = {"how": how, "radius_arcsec": radius_arcsec, "core_version": mmu_core.__version__,
+    meta = {"how": result.how, "radius_arcsec": result.radius_arcsec,
+            "core_version": mmu_core.__version__,
             "left": f"{lds.survey}/{lds.config}", "right": f"{rds.survey}/{rds.config}",
             "left_path": str(lds.path.resolve()), "right_path": str(rds.path.resolve())}
-    return table.replace_schema_metadata({"mmu": json.dumps(meta)})
+    schema = pa.schema([
+        ("match_id", pa.int64()), ("left_object_id", _id_type(lds)),
+        ("right_object_id", _id_type(rds)), ("separation_arcsec", pa.float64()),
+        ("ra", pa.float64()), ("dec", pa.float64()), ("healpix", pa.int64()),
+        ("right_ra", pa.float64()), ("right_dec", pa.float64()),
+    ], metadata={"mmu": json.dumps(meta)})
+    writer = None if path is None else pq.ParquetWriter(path, schema)
+    tables = []
+    first: dict[int, int] = {}
+    n = 0
+    try:
+        for part in parts:
+            first[part["block"]] = n
+            if not part["rows"]:
+                continue
+            t = _part_table(part)
+            if part["block"] in keep:
+                t = t.filter(pa.array(keep[part["block"]]))
+            t = t.append_column("match_id", pa.array(np.arange(n, n + t.num_rows)))
+            n += t.num_rows
+            t = t.select(list(CATALOG_FIELDS)).cast(schema)
+            if writer is not None:
+                writer.write_table(t)
+            else:
+                tables.append(t)
+    finally:
+        if writer is not None:
+            writer.close()
+    result.pairs = n
+    if path is None:
+        result.table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return first
+
+
+def _id_type(ds: Dataset) -> Any:
+    import pyarrow as pa
+
+    return pa.string() if ds.schema["object_id"].np_dtype.kind == "S" else pa.int64()
+
+
+def _check_out(out: Path, matched: Path, overwrite: bool) -> None:
+    """Refuse to mix a new result with an old one; with ``overwrite`` remove the old one."""
+    if out.exists() and not out.is_dir():
+        raise CrossMatchError(f"{out} exists and is not a folder")
+    old = [p for p in (out / CATALOG_NAME, matched) if p.exists()]
+    if old and not overwrite:
+        raise CrossMatchError(f"{old[0]} already exists; pass overwrite=True (--overwrite) or "
+                              "choose another --out")
+    for p in old:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 # ---- the matched dataset ----------------------------------------------------------------
@@ -472,7 +598,7 @@ def _side_columns(ds: Dataset, columns: Iterable[str] | None) -> list[str]:
 
 
 def write_matched_dataset(
-    lds: Dataset, rds: Dataset, out: Path, pairs: dict[str, np.ndarray], blocks: list[_Block],
+    lds: Dataset, rds: Dataset, out: Path, parts: list[tuple[str, np.ndarray | None, int]],
     *, how: str, radius_arcsec: float, left_columns: Iterable[str] | None = None,
     right_columns: Iterable[str] | None = None, workers: int = 1, scheduler: str | None = None,
     overwrite: bool = False,
@@ -486,6 +612,10 @@ def write_matched_dataset(
     ``namespaces`` maps each side with a modality to it (what the validator reads); the
     manifest has modality ``"matched"``, the sides' aliases under their namespaces and both
     sides' provenance (``provenance.left``/``right``, ``extra.sides``).
+
+    ``parts`` are the match tasks' Parquet parts: (path, mask of the pairs kept or None, first
+    match_id). A part holds the pairs of one block of pixels, so each task writes whole pixels
+    and no two tasks write the same one.
     """
     lns, rns = namespaces(lds, rds)
     dataset_dir = out / matched_dirname(lds, rds)
@@ -504,20 +634,9 @@ def write_matched_dataset(
     row_bytes = sum(s.row_bytes for s in schema.values())
     batch_rows = max(1, GATHER_BATCH_BYTES // max(row_bytes, 1))
 
-    # Pairs go to the block of their left object's pixel: blocks own disjoint pixel sets, so
-    # each task writes whole pixels and no two tasks write the same one.
-    owner_pixels = np.array(sorted(p for b in blocks for p in b.left), dtype=np.int64)
-    owner_block = {p: i for i, b in enumerate(blocks) for p in b.left}
-    owners = np.array([owner_block[int(p)] for p in owner_pixels], dtype=np.int64)
-    block_of_pair = owners[np.searchsorted(owner_pixels, pairs["healpix"])] if len(owners) else \
-        np.empty(0, np.int64)
-    keep = ("match_id", "ra", "dec", "separation_arcsec", "left_file", "left_row",
-            "right_file", "right_row")
-    args = []
-    for i in np.unique(block_of_pair).tolist():
-        sel = block_of_pair == i
-        args.append((str(lds.path), str(rds.path), str(dataset_dir), f"block-{i:05d}",
-                     {k: pairs[k][sel] for k in keep}, lcols, rcols, lns, rns, attrs, batch_rows))
+    args = [(str(lds.path), str(rds.path), str(dataset_dir), f"part-{i:05d}", path, mask, first,
+             lcols, rcols, lns, rns, attrs, batch_rows)
+            for i, (path, mask, first) in enumerate(parts)]
     for _ in run_tasks(_write_task, args, workers=workers, scheduler=scheduler):
         pass
 
@@ -539,14 +658,23 @@ def write_matched_dataset(
 
 
 def _write_task(
-    left_path: str, right_path: str, dataset_dir: str, key: str, pairs: dict[str, np.ndarray],
-    lcols: list[str], rcols: list[str], lns: str, rns: str, attrs: dict, batch_rows: int,
+    left_path: str, right_path: str, dataset_dir: str, key: str, part_path: str,
+    mask: np.ndarray | None, first_match_id: int, lcols: list[str], rcols: list[str], lns: str,
+    rns: str, attrs: dict, batch_rows: int,
 ) -> int:
     """Task: gather one block's matched rows from both inputs (random access) and write them."""
+    import pyarrow.parquet as pq
+
     from mmu_core.storage.writer import write_rows
 
+    table = pq.read_table(part_path, columns=["ra", "dec", "separation_arcsec", "left_file",
+                                              "left_row", "right_file", "right_row"])
+    pairs = {name: table.column(name).to_numpy() for name in table.column_names}
+    if mask is not None:
+        pairs = {k: v[mask] for k, v in pairs.items()}
+    n = len(pairs["ra"])
+    pairs["match_id"] = np.arange(first_match_id, first_match_id + n, dtype=np.int64)
     lds, rds = open_dataset(left_path), open_dataset(right_path)
-    n = len(pairs["match_id"])
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for a in range(0, n, batch_rows):

@@ -337,6 +337,19 @@ def matched_example(row: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]
     return example
 
 
+def dataset_example(ds: Dataset, row: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """One stored row of any dataset (matched ones too) as its logical example, numpy values
+    kept — ``Dataset.row_to_example`` generalised to matched datasets."""
+    plan = make_plan(ds, None, options)
+    plan["columns"] = [c for c in plan["columns"] if c in row]
+    if plan["modality"] != "matched":
+        return logical_example(plan["modality"], row, plan["names"], plan["provenance"],
+                               plan["options"])
+    for side in plan["sides"]:
+        side["columns"] = [c for c in side["columns"] if c in row]
+    return matched_example(row, plan)
+
+
 def to_hf(value: Any) -> Any:
     """Plain values HF encodes: text decoded, numpy scalars unwrapped, numbers kept as arrays."""
     if isinstance(value, dict):

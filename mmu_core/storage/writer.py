@@ -162,7 +162,11 @@ class UnitStager:
         self.schema = merge_schema(self.schema, schema_of(prepared), where)
         self.all_ids.append(prepared["object_id"])
         pix = prepared["healpix"]
-        for pixel in np.unique(pix):
+        pixels = np.unique(pix)
+        if len(pixels) == 1:  # the common case: no copy of the batch
+            self._append(int(pixels[0]), prepared)
+            return
+        for pixel in pixels:
             sel = pix == pixel
             self._append(int(pixel), {k: v[sel] for k, v in prepared.items()})
 
@@ -176,9 +180,11 @@ class UnitStager:
         for name, arr in rows.items():
             if name not in f:
                 spec = ColumnSpec(arr.dtype.str, tuple(arr.shape[1:]))
+                # Staging is compressed where it pays (padded cubes, masks): it can be large.
                 f.create_dataset(
                     name, shape=(0, *spec.shape), maxshape=(None, *spec.shape),
                     dtype=arr.dtype, chunks=chunk_shape(spec, 1 << 20),
+                    **compression_for(spec, "auto", arr[:8]),
                 )
             ds = f[name]
             if ds.dtype.kind == "S" and arr.dtype.itemsize > ds.dtype.itemsize:
@@ -260,8 +266,11 @@ def _sort_fragment(src: Path, dst: Path) -> None:
         n = len(order)
         for name, ds in fin.items():
             spec = ColumnSpec(ds.dtype.str, tuple(ds.shape[1:]))
+            packing = ({"compression": ds.compression, "compression_opts": ds.compression_opts,
+                        "shuffle": ds.shuffle} if n and ds.compression else {})
             out = fout.create_dataset(name, shape=ds.shape, dtype=ds.dtype,
-                                      chunks=chunk_shape(spec, max(n, 1)) if n else None)
+                                      chunks=chunk_shape(spec, max(n, 1)) if n else None,
+                                      **packing)
             # One column at a time keeps memory to one column of one fragment.
             step = max(1, MERGE_BLOCK_BYTES // max(spec.row_bytes, 1))
             if n * spec.row_bytes <= 4 * MERGE_BLOCK_BYTES:

@@ -5,22 +5,35 @@ from __future__ import annotations
 import mmu_manga
 from mmu_core import hookimpl
 from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
+from mmu_manga import convert, samples
+from mmu_manga.datamodel import CHANNELS
 
-SURVEY = "manga"
+SURVEY = convert.SURVEY
 
 COLUMNS = {
-    "plateifu": "plate-IFU designation, e.g. 8485-1901",
-    "mangaid": "MaNGA target id, e.g. 1-209232",
-    "objra": "target right ascension, degrees",
-    "objdec": "target declination, degrees",
-    "ifura": "IFU centre right ascension, degrees",
-    "ifudec": "IFU centre declination, degrees",
-    "nsa_z": "NSA redshift",
+    "plateifu": "drpall: plate-IFU designation, e.g. 8485-1901 (the observation id)",
+    "mangaid": "drpall: MaNGA target id, e.g. 1-209232 (also object_id)",
+    "plate": "drpall: plate number",
+    "ifudsgn": "drpall: IFU design, e.g. 12701",
+    "objra": "drpall: target right ascension, degrees",
+    "objdec": "drpall: target declination, degrees",
+    "ifura": "drpall: IFU centre right ascension, degrees (also ra)",
+    "ifudec": "drpall: IFU centre declination, degrees (also dec)",
+    "nsa_z": "drpall: NSA redshift (aliased to z)",
+    "drp3qual": "drpall: MANGA_DRP3QUAL quality bits",
+    "exptime": "drpall: total exposure time, s",
+    "ifudesignsize": "drpall: IFU size in fibres (19-127)",
+    "nsa_elpetro_mass": "drpall: NSA stellar mass (elliptical Petrosian), Msun/h^2",
+    "nsa_elpetro_th50_r": "drpall: NSA r-band half-light radius, arcsec",
+    "DAPDONE": "dapall (HYB10-MILESHC-MASTARSSP): the DAP finished this cube",
+    "DAPQUAL": "dapall: MANGA_DAPQUAL quality bits",
 }
 
 
 @hookimpl
 def mmu_describe():
+    """The manga survey: one config, dr17."""
+    labels = ", ".join(c.label for c in CHANNELS)
     return [
         SurveyInfo(
             name=SURVEY,
@@ -28,7 +41,9 @@ def mmu_describe():
             description=(
                 "SDSS-IV MaNGA DR17 LOGCUBEs (4,563 log-spaced wavelengths) with ivar, mask and "
                 "LSF, padded to 96x96 spaxels, plus reconstructed g, r, i, z images, PSFs and "
-                "DAP maps (emission lines, stellar kinematics, spectral indices)."
+                f"DAP maps (emission lines, stellar kinematics, spectral indices): {labels}. "
+                "Catalog columns: every drpall column (native lower-case names, except the "
+                "targeting z) and every dapall column not already in drpall (upper-case)."
             ),
             configs=[ConfigInfo(name="dr17", description="SDSS DR17, DRP v3_1_1, DAP 3.1.0")],
             default_config="dr17",
@@ -38,14 +53,42 @@ def mmu_describe():
             version=mmu_manga.__version__,
             columns=COLUMNS,
             build_options=[
-                OptionInfo(name="require_maps", help="skip galaxies whose MAPS file is missing"),
+                OptionInfo(name="require_maps", default=False,
+                           help="skip (and list) galaxies whose DAP MAPS file is missing instead "
+                                "of converting them with masked map channels"),
             ],
+            sample_options=samples.SAMPLE_OPTIONS,
         )
     ]
 
 
 @hookimpl
 def mmu_aliases(survey, config):
+    """drpall nsa_z is the standard z; plateifu is the design doc's observation_id."""
     if survey != SURVEY:
         return None
-    return {"nsa_z": "z"}
+    return {"nsa_z": "z", "plateifu": "observation_id"}
+
+
+@hookimpl
+def mmu_discover(survey, config, raw_dir, options):
+    """One unit per LOGCUBE (see mmu_manga.convert)."""
+    if survey != SURVEY:
+        return None
+    return convert.discover_units(config, raw_dir, options)
+
+
+@hookimpl
+def mmu_convert(unit, context):
+    """One galaxy -> one row of ifu_ columns plus its drpall/dapall columns."""
+    if unit.survey != SURVEY:
+        return None
+    return convert.convert_unit(unit, context)
+
+
+@hookimpl
+def mmu_sample(survey, request):
+    """Synthetic LOGCUBE, MAPS, drpall and dapall files (see mmu_manga.samples)."""
+    if survey != SURVEY:
+        return None
+    return samples.write_sample(request)

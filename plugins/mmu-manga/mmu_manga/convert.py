@@ -1,0 +1,279 @@
+"""MaNGA discover and convert: one galaxy (one LOGCUBE, its MAPS file, its catalog rows) per
+unit of work, converted into one row of flat ``ifu_`` columns.
+
+Stored columns (see ``mmu_core.schemas.ifu``; G = 96, L = 4563, K = len(CHANNELS) = 29):
+
+- ``ifu_flux``, ``ifu_ivar``, ``ifu_lsf_sigma`` (G, G, L) float32 and ``ifu_mask`` (G, G, L)
+  int32 MANGA_DRP3PIXMASK: the LOGCUBE ``FLUX``, ``IVAR``, ``LSFPOST`` and ``MASK`` extensions
+  transposed from FITS (L, ny, nx) to (y, x, L) and centred in the grid. Padding: flux, ivar,
+  lsf 0, mask DONOTUSE (bit 10).
+- ``ifu_lambda`` (L,) float32 from ``WAVE`` (vacuum Angstrom); ``ifu_spaxel_size`` arcsec from
+  the FLUX WCS (0.5); ``ifu_offset`` = (y0, x0) = ((G - ny) // 2, (G - nx) // 2) and
+  ``ifu_size`` = (ny, nx): spaxel (x, y) of the original cube is grid cell [y0 + y, x0 + x].
+- ``ifu_image_data``/``ifu_image_ivar`` (K, G, G) float32, ``ifu_image_mask`` (K, G, G) int32
+  in MANGA_DAPPIXMASK bits (padding DONOTUSE = bit 30), ``ifu_image_label``/``_filter``/
+  ``_units`` (K,): the 8 DRP reconstructed g, r, i, z images and PSFs, then the DAP maps of
+  ``datamodel.DAP_CHANNELS``. The DRP gives no uncertainty for its images: their ivar is NaN
+  ("not provided"; 0 would claim "no information"), and a spaxel the cube does not cover
+  (every pixel NOCOV) is flagged NOCOV|DONOTUSE in the reconstructed images. A galaxy without
+  a MAPS file has its map channels data 0, ivar 0, mask DONOTUSE.
+- ``object_id`` = drpall ``mangaid``; ``ra``/``dec`` = drpall ``ifura``/``ifudec``; every
+  drpall column under its native name except ``z`` (the standard ``z`` is ``nsa_z`` through an
+  alias, so drpall's targeting ``z`` would shadow it); every dapall column whose name is not
+  already a drpall column (case-insensitive), under its native name.
+
+Repeat observations (several plate-IFUs of one mangaid) are one object: the best cube is kept
+(not DRP3QUAL CRITICAL, has a MAPS file, longest exposure, then lowest plate-IFU) and the
+others are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmu_core.errors import InputError
+from mmu_core.models import ConvertContext, WorkUnit
+from mmu_manga import datamodel as dm
+from mmu_manga.reader import Catalog, Cube, load_catalog, read_cube, read_maps
+
+SURVEY = "manga"
+STANDARD = ("object_id", "ra", "dec", "healpix")
+DROPPED_DRPALL = ("z",)  # see the module docstring
+
+
+# ---- discover ------------------------------------------------------------------------------
+def scan(raw_dir: Path) -> dict[str, Any]:
+    """Walk ``raw_dir`` once: LOGCUBE and MAPS files by plate-IFU, drpall and dapall files."""
+    cubes: dict[str, list[str]] = {}
+    maps: dict[str, list[str]] = {}
+    drpall: list[str] = []
+    dapall: list[str] = []
+    for folder, dirs, files in os.walk(raw_dir, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if (m := dm.CUBE_RE.match(name)) is not None:
+                cubes.setdefault(dm.plateifu_of(m["plate"], m["ifu"]), []).append(path)
+            elif (m := dm.MAPS_RE.match(name)) is not None:
+                maps.setdefault(dm.plateifu_of(m["plate"], m["ifu"]), []).append(path)
+            elif dm.DRPALL_RE.match(name):
+                drpall.append(path)
+            elif dm.DAPALL_RE.match(name):
+                dapall.append(path)
+    return {"cubes": cubes, "maps": maps, "drpall": drpall, "dapall": dapall}
+
+
+def _one(paths: list[str], what: str, raw_dir: Path, required: bool) -> str | None:
+    if not paths:
+        if required:
+            raise InputError(f"no {what} found (looked for {what} files anywhere below)",
+                             file=str(raw_dir))
+        return None
+    if len(paths) > 1:
+        raise InputError(f"{len(paths)} {what} files found, keep one: {paths}", file=str(raw_dir))
+    return paths[0]
+
+
+def _value(cat: Catalog, column: str, i: int, default: Any = None) -> Any:
+    col = cat.columns.get(column)
+    if col is None:
+        return default
+    v = col[i]
+    return v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v.item()
+
+
+def discover_units(config: str, raw_dir: Path, options: dict[str, Any]) -> list[WorkUnit]:
+    """One unit per LOGCUBE file (key = plate-IFU), joined to drpall (required) and dapall."""
+    raw_dir = Path(raw_dir)
+    found = scan(raw_dir)
+    drpall = _one(found["drpall"], "drpall-*.fits", raw_dir, required=True)
+    dapall = _one(found["dapall"], "dapall-*.fits", raw_dir, required=False)
+    for kind in ("cubes", "maps"):
+        for plateifu, paths in found[kind].items():
+            if len(paths) > 1:
+                raise InputError(f"plate-IFU {plateifu} has {len(paths)} copies, keep one: {paths}",
+                                 file=str(raw_dir), object=plateifu)
+    cat = load_catalog(drpall, dm.DRPALL_HDU, "plateifu")
+    units = []
+    for plateifu, (cube,) in sorted(found["cubes"].items()):
+        i = cat.row(plateifu)
+        maps = found["maps"].get(plateifu, [None])[0]
+        meta = {"plateifu": plateifu, "cube": cube, "maps": maps, "drpall": drpall,
+                "dapall": dapall}
+        ra = dec = None
+        if i is not None:
+            meta["mangaid"] = _value(cat, "mangaid", i)
+            ra, dec = float(_value(cat, "ifura", i)), float(_value(cat, "ifudec", i))
+            if not (np.isfinite(ra) and np.isfinite(dec)):
+                ra = dec = None
+        files = [p for p in (cube, maps, drpall, dapall) if p]
+        units.append(WorkUnit(survey=SURVEY, config=config, key=plateifu, files=files, ra=ra,
+                              dec=dec, meta=meta))
+    return _mark_repeats(units, cat)
+
+
+def _mark_repeats(units: list[WorkUnit], cat: Catalog) -> list[WorkUnit]:
+    """Several cubes of one mangaid: keep the best, mark the others ``repeat_of`` it."""
+    by_id: dict[str, list[WorkUnit]] = {}
+    for u in units:
+        if u.meta.get("mangaid"):
+            by_id.setdefault(u.meta["mangaid"], []).append(u)
+    kept_of: dict[str, str] = {}
+    for group in by_id.values():
+        if len(group) < 2:
+            continue
+
+        def rank(u: WorkUnit) -> tuple:
+            i = cat.row(u.key)
+            critical = bool(int(_value(cat, "drp3qual", i, 0)) & dm.DRP3QUAL_CRITICAL)
+            return (critical, u.meta["maps"] is None, -float(_value(cat, "exptime", i, 0.0)), u.key)
+
+        best = min(group, key=rank)
+        for u in group:
+            if u is not best:
+                kept_of[u.key] = best.key
+    if not kept_of:
+        return units
+    return [
+        u.model_copy(update={"meta": {**u.meta, "repeat_of": kept_of[u.key]}}) if u.key in kept_of else u
+        for u in units
+    ]
+
+
+# ---- convert -------------------------------------------------------------------------------
+def _catalog_row(cat: Catalog, i: int, skip: set[str]) -> dict[str, np.ndarray]:
+    return {name: col[i : i + 1] for name, col in cat.columns.items() if name not in skip}
+
+
+def _missing_row(cat: Catalog, skip: set[str]) -> dict[str, np.ndarray]:
+    """A row of fill values in each column's dtype: NaN, -999 (MaNGA's missing), '' or False."""
+    out = {}
+    for name, col in cat.columns.items():
+        if name in skip:
+            continue
+        kind = col.dtype.kind
+        fill = {"f": np.nan, "c": np.nan, "i": -999, "u": 0, "b": False}.get(kind, b"")
+        out[name] = np.full((1, *col.shape[1:]), fill, dtype=col.dtype)
+    return out
+
+
+def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, np.ndarray]]:
+    """Convert one galaxy into one row (a batch of length 1)."""
+    meta = unit.meta
+    plateifu = meta["plateifu"]
+    cube_path = meta["cube"]
+    if meta.get("repeat_of"):
+        context.skip(f"repeat observation of mangaid {meta['mangaid']}; plate-IFU "
+                     f"{meta['repeat_of']} is kept", file=cube_path, object=meta["mangaid"])
+        return
+    drpall = load_catalog(meta["drpall"], dm.DRPALL_HDU, "plateifu")
+    i = drpall.row(plateifu)
+    if i is None:
+        raise InputError(f"plate-IFU {plateifu} is not in drpall", file=meta["drpall"],
+                         object=plateifu)
+    mangaid = _value(drpall, "mangaid", i)
+    maps_path = meta.get("maps")
+    if maps_path is None and context.option("require_maps", False):
+        context.skip(f"no MAPS-{dm.DAPTYPE} file; skipped (--require-maps)",
+                     file=str(dm.expected_maps_path(cube_path, plateifu)), object=mangaid)
+        return
+
+    cube = read_cube(cube_path, object=mangaid)
+    hdr_plateifu = str(cube.header.get("PLATEIFU", plateifu)).strip()
+    if hdr_plateifu != plateifu:
+        raise InputError(f"header PLATEIFU {hdr_plateifu!r} disagrees with the file name",
+                         file=cube_path, object=mangaid)
+
+    image_data, image_ivar, image_mask, image_units = _drp_images(cube)
+    absent = [c.hdu for c in dm.DRP_CHANNELS if c.hdu not in cube.image_units]
+    if absent:
+        context.warn(f"{Path(cube_path).name} has no {', '.join(absent)} extension(s): "
+                     "those image channels are masked DONOTUSE")
+    dap = [c for c in dm.CHANNELS if c.source == "dap"]
+    if maps_path is not None:
+        maps = read_maps(maps_path, tuple(dap), cube.size, object=mangaid)
+        for problem in maps.problems:
+            context.warn(f"{Path(maps_path).name}: {problem}; that channel is masked DONOTUSE")
+        map_data, map_ivar, map_mask, map_units = maps.data, maps.ivar, maps.mask, maps.units
+    else:
+        context.warn(f"plate-IFU {plateifu} ({mangaid}) has no MAPS file "
+                     f"({dm.expected_maps_path(cube_path, plateifu)}): converted without DAP "
+                     "maps (map channels masked DONOTUSE)")
+        g = cube.flux.shape[0]
+        map_data = np.zeros((len(dap), g, g), np.float32)
+        map_ivar = np.zeros((len(dap), g, g), np.float32)
+        map_mask = np.full((len(dap), g, g), dm.DAP_DONOTUSE, np.int32)
+        map_units = [c.units for c in dap]
+
+    ra = float(_value(drpall, "ifura", i))
+    dec = float(_value(drpall, "ifudec", i))
+    if not (np.isfinite(ra) and np.isfinite(dec) and 0 <= ra < 360 and -90 <= dec <= 90):
+        raise InputError(f"drpall ifura/ifudec = ({ra}, {dec}) is not a sky position",
+                         file=meta["drpall"], object=mangaid)
+    batch: dict[str, np.ndarray] = {
+        "object_id": np.array([mangaid.encode()]),
+        "ra": np.array([ra], np.float64),
+        "dec": np.array([dec], np.float64),
+    }
+    drp_skip = set(DROPPED_DRPALL) | set(STANDARD)
+    batch.update(_catalog_row(drpall, i, drp_skip))
+    if meta.get("dapall"):
+        dapall = load_catalog(meta["dapall"], dm.DAPTYPE, "plateifu")
+        taken = {n.lower() for n in drpall.columns} | set(STANDARD)
+        dap_skip = {n for n in dapall.columns if n.lower() in taken}
+        j = dapall.row(plateifu)
+        if j is None:
+            context.warn(f"plate-IFU {plateifu} is not in dapall: its dapall columns are fill "
+                         "values (NaN, -999, '')")
+            batch.update(_missing_row(dapall, dap_skip))
+        else:
+            batch.update(_catalog_row(dapall, j, dap_skip))
+
+    labels = [c.label for c in dm.CHANNELS]
+    batch.update({
+        "ifu_flux": cube.flux[None],
+        "ifu_ivar": cube.ivar[None],
+        "ifu_mask": cube.mask[None],
+        "ifu_lsf_sigma": cube.lsf_sigma[None],
+        "ifu_lambda": cube.wave[None],
+        "ifu_spaxel_size": np.array([cube.spaxel_size], np.float32),
+        "ifu_offset": np.array([cube.offset], np.int32),
+        "ifu_size": np.array([cube.size], np.int32),
+        "ifu_image_data": np.concatenate([image_data, map_data])[None],
+        "ifu_image_ivar": np.concatenate([image_ivar, map_ivar])[None],
+        "ifu_image_mask": np.concatenate([image_mask, map_mask])[None],
+        "ifu_image_label": _strings(labels),
+        "ifu_image_filter": _strings([c.filter for c in dm.CHANNELS]),
+        "ifu_image_units": _strings(image_units + list(map_units)),
+    })
+    del cube
+    yield batch
+
+
+def _strings(values: list[str]) -> np.ndarray:
+    """(1, K) fixed-width bytes, as wide as the longest value (the core widens across rows)."""
+    return np.array([[v.encode("utf-8") for v in values]], dtype=np.bytes_)
+
+
+def _drp_images(cube: Cube) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The 8 reconstructed images and PSFs: data, ivar (NaN: not provided), DAP-style mask."""
+    drp = [c for c in dm.CHANNELS if c.source == "drp"]
+    g = cube.flux.shape[0]
+    y0, x0 = cube.offset
+    ny, nx = cube.size
+    data = np.stack([cube.images[c.hdu] for c in drp])
+    ivar = np.full_like(data, np.nan)
+    mask = np.full((len(drp), g, g), dm.DAP_DONOTUSE, np.int32)
+    inside = np.where(cube.no_coverage, dm.DAP_NOCOV | dm.DAP_DONOTUSE, 0).astype(np.int32)
+    for k, c in enumerate(drp):
+        if c.hdu not in cube.image_units:  # extension absent from the LOGCUBE
+            continue
+        # A PSF is a model: defined everywhere inside the cube, whatever the fibre coverage.
+        mask[k, y0 : y0 + ny, x0 : x0 + nx] = 0 if "PSF" in c.hdu else inside
+    units = [cube.image_units.get(c.hdu) or c.units for c in drp]
+    return data, ivar, mask, units
