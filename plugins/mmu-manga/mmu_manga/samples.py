@@ -127,7 +127,8 @@ def parse_bundles(text: str) -> list[int]:
 
 
 def make_galaxies(request: SampleRequest, bundles: list[int], repeats: int) -> list[Galaxy]:
-    """n galaxies inside the cone, on plates of 17 bundles, plus ``repeats`` re-observations."""
+    """n galaxies inside the cone (the first ones at ``request.positions`` when given), on
+    plates of 17 bundles, plus ``repeats`` re-observations."""
     rng = np.random.default_rng(request.seed)
     designs = [d for d in dm.PLATE_IFUDESIGNS if d // 100 in bundles]
     plate = 7443 + int(rng.integers(0, 2000))
@@ -145,6 +146,8 @@ def make_galaxies(request: SampleRequest, bundles: list[int], repeats: int) -> l
     for k in range(request.n):
         r = request.radius * math.sqrt(rng.random()) * 0.98
         ra, dec = _offset(request.ra, request.dec, r, rng.uniform(0, 2 * math.pi))
+        if request.positions and k < len(request.positions):  # a galaxy shared with a sample
+            ra, dec = request.positions[k][0] % 360.0, request.positions[k][1]
         p, ifu = next_slot()
         # MaNGA matches bundles to galaxies: the IFU reaches 1.5 Re (primary) or 2.5 Re.
         re = _bundle_radius(ifu // 100) / float(rng.uniform(1.4, 2.6))

@@ -163,3 +163,15 @@ def test_bad_sample_options_are_reported(tmp_path):
         write(tmp_path / "x", n=1, bundles="20")
     with pytest.raises(InputError, match="layout"):
         write(tmp_path / "x", n=1, layout="tree")
+
+
+def test_positions_place_the_first_galaxies_exactly(tmp_path):
+    from mmu_core.models import SampleRequest
+    from mmu_manga.samples import make_galaxies
+
+    wanted = [(150.2, 2.1), (150.05, 2.3)]
+    request = SampleRequest(out_dir=tmp_path, n=4, seed=1, ra=150.1, dec=2.2, radius=0.3,
+                            positions=wanted)
+    galaxies = make_galaxies(request, bundles=[19, 37], repeats=0)
+    assert [(g.ra, g.dec) for g in galaxies[:2]] == wanted
+    assert all(abs(g.dec - 2.2) < 0.31 for g in galaxies[2:])
