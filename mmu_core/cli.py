@@ -338,6 +338,17 @@ def new_plugin(
                   f"pytest {root / 'tests'}", highlight=False)
 
 
+def _register_derived_commands() -> None:
+    from mmu_core.concat import concat_command
+    from mmu_core.crossmatch import crossmatch_command
+
+    app.command("crossmatch")(crossmatch_command)
+    app.command("concat")(concat_command)
+
+
+_register_derived_commands()
+
+
 def main() -> None:
     try:
         app()

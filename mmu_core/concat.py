@@ -28,7 +28,7 @@ from mmu_core.schemas import SCHEMA_VERSION
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.index import IdIndex
-from mmu_core.storage.manifest import FileEntry, Manifest, load_manifest, save_manifest
+from mmu_core.storage.manifest import FileEntry, Manifest, save_manifest
 from mmu_core.storage.reader import Dataset, open_dataset
 from mmu_core.storage.writer import describe_pixel_files, write_rows
 
@@ -383,13 +383,4 @@ def _as_id(ids: np.ndarray, spec: ColumnSpec) -> np.ndarray:
 
 def open_output(path: Path | str) -> Dataset:
     """Open a derived dataset folder, or the single dataset below a cross-match output folder."""
-    path = Path(path)
-    if load_manifest(path) is not None or layout.list_shards(path):
-        return open_dataset(path)
-    found = layout.find_datasets(path) if path.is_dir() else []
-    if len(found) == 1:
-        return open_dataset(found[0])
-    if not found:
-        raise MMUError(f"{path}: no dataset (manifest or healpix=N/ files) here or below")
-    raise MMUError(f"{path} holds several datasets; pick one of: "
-                   + ", ".join(str(f) for f in found))
+    return open_dataset(path)

@@ -317,6 +317,10 @@ class Dataset:
         from mmu_core.schemas.common import decode
 
         modality = self.modality
+        if modality == "matched":  # one logical example per side, built by the HF module
+            from mmu_core.hf import dataset_example
+
+            return dataset_example(self, row, **kwargs)
         example = schemas.example_from_row(modality, row, **kwargs) if modality else {}
         example = {k: decode(v) if np.ndim(v) == 0 else v for k, v in example.items()}
         example["provenance"] = {
@@ -336,7 +340,16 @@ _MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentatio
 
 
 def open_dataset(path: Path | str) -> Dataset:
-    """Open a stored dataset folder (``ROOT/SURVEY/CONFIG``)."""
+    """Open a stored dataset folder (``ROOT/SURVEY/CONFIG``), or the single dataset below a
+    folder (e.g. a cross-match output ``OUT``)."""
+    path = Path(path)
+    if path.is_dir() and not layout.is_dataset_dir(path):
+        found = layout.find_datasets(path)
+        if len(found) == 1:
+            return Dataset(found[0])
+        if len(found) > 1:
+            raise DatasetError(f"{path} holds several datasets; open one of: "
+                               + ", ".join(str(f) for f in found))
     return Dataset(path)
 
 

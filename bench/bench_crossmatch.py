@@ -1,0 +1,269 @@
+"""Cross-match benchmark: mmu's stored cross-match against astropy ``search_around_sky``.
+
+For each size N, two stored datasets of N objects each (object_id, ra, dec, mag) are written
+once under ``bench/data/xmatch-N/`` (reused by later runs): the left catalog uniform on the
+sky; the right one half counterparts of left objects (Rayleigh offsets, sigma 0.3 arcsec) and
+half uniform. Then, each in its own subprocess so its peak memory is its own:
+
+- **mmu**: ``cross_match(left, right, OUT, radius_arcsec=R, how="all", workers=W,
+  catalog_only=True)`` — reads object_id/ra/dec from the stored files and writes
+  ``catalog.parquet``;
+- **astropy**: reads ra/dec of every stored file of both datasets with h5py, builds
+  ``SkyCoord``s and calls ``search_around_sky(left, right, R)`` (time includes the read, which
+  is reported separately too).
+
+Peak memory is the largest summed RSS of the subprocess and its children (polled every
+20 ms with psutil), so mmu's worker processes count. Both runs see a warm page cache (every
+file is read once before timing). Results go to BENCHMARKS.md under "## Cross-match"
+(only that section is replaced, through bench/report.py).
+
+    .venv/bin/python bench/bench_crossmatch.py --sizes 1000000 10000000 --workers 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SECTION = "Cross-match"
+
+
+# ---- data -------------------------------------------------------------------------------
+def _uniform_sky(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    ra = rng.uniform(0.0, 360.0, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    return ra, dec
+
+
+def _offset(ra: np.ndarray, dec: np.ndarray, sep_deg: np.ndarray, pa_deg: np.ndarray):
+    """Move (ra, dec) by ``sep_deg`` towards position angle ``pa_deg`` (spherical trig)."""
+    d, s, p = np.radians(dec), np.radians(sep_deg), np.radians(pa_deg)
+    dec2 = np.arcsin(np.clip(np.sin(d) * np.cos(s) + np.cos(d) * np.sin(s) * np.cos(p), -1, 1))
+    dra = np.arctan2(np.sin(p) * np.sin(s) * np.cos(d), np.cos(s) - np.sin(d) * np.sin(dec2))
+    ra2 = np.mod(ra + np.degrees(dra), 360.0)
+    return np.where(ra2 >= 360.0, 0.0, ra2), np.degrees(dec2)
+
+
+def make_catalogs(n: int, seed: int = 0) -> tuple[dict, dict]:
+    rng = np.random.default_rng(seed)
+    lra, ldec = _uniform_sky(rng, n)
+    left = {"object_id": rng.permutation(n).astype(np.int64) + 1_000_000_000_000,
+            "ra": lra, "dec": ldec, "mag": rng.normal(21, 1, n).astype(np.float32)}
+    k = n // 2
+    src = rng.choice(n, k, replace=False)
+    sep = rng.rayleigh(0.3, k) / 3600.0
+    cra, cdec = _offset(lra[src], ldec[src], sep, rng.uniform(0, 360, k))
+    rra, rdec = _uniform_sky(rng, n - k)
+    right = {"object_id": rng.permutation(n).astype(np.int64) + 5_000_000_000_000,
+             "ra": np.concatenate([cra, rra]), "dec": np.concatenate([cdec, rdec]),
+             "mag": rng.normal(21, 1, n).astype(np.float32)}
+    return left, right
+
+
+def _write_group(dataset_dir: str, key: str, cols: dict) -> int:
+    from mmu_core.storage.writer import write_rows
+
+    write_rows(Path(dataset_dir), [cols], {"survey": Path(dataset_dir).parent.name,
+                                           "config": "bench"}, key=key)
+    return len(cols["object_id"])
+
+
+def write_dataset(dataset_dir: Path, cols: dict, workers: int) -> None:
+    """Stored dataset (HEALPix layout, index, manifest) from columns, pixel groups in parallel."""
+    from mmu_core.concat import finalize_dataset
+    from mmu_core.executors import run_tasks
+    from mmu_core.storage import layout
+    from mmu_core.storage.columns import schema_of
+
+    if dataset_dir.exists():
+        shutil.rmtree(dataset_dir)
+    dataset_dir.mkdir(parents=True)
+    pix = layout.healpix_of(cols["ra"], cols["dec"])
+    order = np.argsort(pix, kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    pix = pix[order]
+    bounds = np.searchsorted(pix, np.arange(0, layout.NPIX + 1, 256))  # 12 base-pixel groups
+    args = [(str(dataset_dir), f"g{i:02d}", {k: v[a:b] for k, v in cols.items()})
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)) if b > a]
+    for _ in run_tasks(_write_group, args, workers=workers):
+        pass
+    finalize_dataset(dataset_dir, survey=dataset_dir.parent.name, config="bench", modality=None,
+                     columns=schema_of(cols), extra={"bench_rows": len(pix)})
+
+
+def ensure_data(data: Path, n: int, workers: int) -> tuple[Path, Path]:
+    root = data / f"xmatch-{n}"
+    paths = (root / "left" / "bench", root / "right" / "bench")
+    ok = all((p / "manifest.json").is_file()
+             and json.loads((p / "manifest.json").read_text())["rows"] == n for p in paths)
+    if not ok:
+        t = time.perf_counter()
+        left, right = make_catalogs(n)
+        for p, cols in zip(paths, (left, right), strict=True):
+            write_dataset(p, cols, workers)
+        print(f"  wrote 2 x {n:,} stored objects in {time.perf_counter() - t:.0f} s", flush=True)
+    return paths
+
+
+def warm(paths: tuple[Path, ...]) -> None:
+    for p in paths:
+        for f in sorted(p.glob("healpix=*/*.hdf5")):
+            with open(f, "rb") as fh:
+                while fh.read(1 << 22):
+                    pass
+
+
+# ---- the two measured runs (each in its own subprocess) ---------------------------------
+def run_mmu(left: str, right: str, out: str, radius: float, workers: int) -> dict:
+    import mmu_core
+
+    t = time.perf_counter()
+    result = mmu_core.cross_match(left, right, out, radius_arcsec=radius, how="all",
+                                  workers=workers, catalog_only=True, overwrite=True)
+    return {"seconds": time.perf_counter() - t, "pairs": len(result), "tasks": result.tasks,
+            "match_seconds": result.match_seconds, "write_seconds": result.write_seconds}
+
+
+def run_astropy(left: str, right: str, radius: float) -> dict:
+    import astropy.units as u
+    import h5py
+    from astropy.coordinates import SkyCoord, search_around_sky
+
+    t = time.perf_counter()
+    coords = []
+    for path in (left, right):
+        ra, dec = [], []
+        for f in sorted(Path(path).glob("healpix=*/*.hdf5")):
+            with h5py.File(f, "r") as h:
+                ra.append(h["ra"][...])
+                dec.append(h["dec"][...])
+        coords.append(SkyCoord(np.concatenate(ra) * u.deg, np.concatenate(dec) * u.deg))
+    read = time.perf_counter() - t
+    i1, _, _, _ = search_around_sky(coords[0], coords[1], radius * u.arcsec)
+    return {"seconds": time.perf_counter() - t, "read_seconds": read, "pairs": int(len(i1))}
+
+
+def measure(argv: list[str]) -> dict:
+    """Run this script's ``_run`` mode in a subprocess; wall time and peak summed RSS."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, __file__, "_run", *argv], stdout=subprocess.PIPE,
+                            text=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [ps, *ps.children(recursive=True)]
+            rss = 0
+            for p in tree:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"benchmark run {argv} failed with exit code {proc.returncode}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak / 2**20
+    return result
+
+
+# ---- report -----------------------------------------------------------------------------
+def section_text(rows: list[dict], command: str, radius: float, load: float) -> str:
+    from report import machine
+
+    lines = [
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine()}, shared with other jobs running at the same time (1-minute "
+        f"load average {load:.1f} before the runs); warm page cache; one run each. "
+        f"Radius {radius}\"; mmu `how=\"all\"`, `catalog_only=True` (writes catalog.parquet), "
+        "workers are processes; astropy "
+        "`search_around_sky` in one process, its time including reading ra/dec from the same "
+        "stored files. Rows/s = (left + right rows) / seconds. Peak memory = largest summed "
+        "RSS of the process and its workers.",
+        "",
+        "| objects (each side) | tool | seconds | rows/s | pairs | peak memory (MB) | notes |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']:,} | {r['tool']} | {r['seconds']:.1f} | {2 * r['n'] / r['seconds']:,.0f} "
+            f"| {r['pairs']:,} | {r['peak_rss_mb']:,.0f} | {r.get('notes', '')} |")
+    speed = {}
+    for r in rows:
+        speed.setdefault(r["n"], {})[r["tool"]] = r
+    lines.append("")
+    for n, tools in speed.items():
+        a = tools.get("astropy")
+        for tool, m in tools.items():
+            if a is None or not tool.startswith("mmu"):
+                continue
+            same = "same pair count" if m["pairs"] == a["pairs"] else "PAIR COUNTS DIFFER"
+            lines.append(f"- {n:,} x {n:,}, {tool}: astropy time / mmu time = "
+                         f"{a['seconds'] / m['seconds']:.1f}; mmu peak memory = "
+                         f"{m['peak_rss_mb'] / a['peak_rss_mb']:.0%} of astropy's ({same}).")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_run":
+        tool, *rest = sys.argv[2:]
+        if tool == "mmu":
+            left, right, out, radius, workers = rest
+            print(json.dumps(run_mmu(left, right, out, float(radius), int(workers))))
+        else:
+            left, right, radius = rest
+            print(json.dumps(run_astropy(left, right, float(radius))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--radius", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="one mmu run per worker count")
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--no-astropy", action="store_true", help="skip the astropy runs")
+    args = parser.parse_args()
+    command = "python bench/bench_crossmatch.py " + " ".join(sys.argv[1:])
+    rows = []
+    load = os.getloadavg()[0]
+    for n in args.sizes:
+        print(f"N = {n:,}", flush=True)
+        left, right = ensure_data(args.data, n, max(args.workers))
+        warm((left, right))
+        out = args.data / f"xmatch-{n}" / "out"
+        for w in args.workers:
+            m = measure(["mmu", str(left), str(right), str(out), str(args.radius), str(w)])
+            tool = f"mmu, {w} worker{'s' if w > 1 else ''}"
+            rows.append({"n": n, "tool": tool, **m,
+                         "notes": f"{m['tasks']} tasks; planning + matching (incl. starting the "
+                                  f"workers) {m['match_seconds']:.1f} s, writing the catalog "
+                                  f"{m['write_seconds']:.1f} s"})
+            print(f"  {tool}: {m}", flush=True)
+        if not args.no_astropy:
+            a = measure(["astropy", str(left), str(right), str(args.radius)])
+            rows.append({"n": n, "tool": "astropy", **a,
+                         "notes": f"of which reading {a['read_seconds']:.1f} s"})
+            print(f"  astropy: {a}", flush=True)
+    from report import write_section
+
+    text = section_text(rows, command, args.radius, load)
+    write_section(SECTION, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
