@@ -32,7 +32,7 @@ from mmu_core.validate import validate
 
 CHAIN_ORDER = ("image", "spectrum", "ifu", "segmentation", "timeseries")
 # objects per modality: enough to show the machinery, small enough for a few minutes
-SAMPLE_SIZE = {"image": 400, "spectrum": 600, "ifu": 10, "segmentation": 10, "timeseries": 300}
+SAMPLE_SIZE = {"image": 400, "spectrum": 600, "ifu": 6, "segmentation": 6, "timeseries": 300}
 SHARED_FRACTION = 0.5  # share of a survey's objects placed on the previous survey's objects
 CROSS_MATCH_MODALITIES = ("image", "spectrum", "ifu", "segmentation")
 PATCH = {"ra": 150.1, "dec": 2.2, "radius": 0.05}  # 3 arcmin in COSMOS: few HSC patches

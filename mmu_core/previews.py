@@ -103,8 +103,7 @@ def _image(fig, i, nrows, ncols, row, title):
         ax = fig.add_subplot(nrows, ncols, i * ncols + 2 + k)
         band = np.where(row["image_mask"][k], arr[k], np.nan) if "image_mask" in row else arr[k]
         lo, hi = np.nanpercentile(band, [1, 99.5]) if np.isfinite(band).any() else (0, 1)
-        cmap = plt.get_cmap("gray").copy()
-        cmap.set_bad("tab:blue")  # masked pixels (e.g. outside the coadd) in blue
+        cmap = plt.get_cmap("gray").with_extremes(bad="tab:blue")  # masked pixels in blue
         ax.imshow(band, origin="lower", cmap=cmap, vmin=lo, vmax=hi)
         fwhm = row.get("image_psf_fwhm")
         ax.set_title(f"{names[k]}" + (f"  PSF {fwhm[k]:.2f}\"" if fwhm is not None else ""))
