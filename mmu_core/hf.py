@@ -243,6 +243,12 @@ def modality_features(modality: str, specs: dict[str, ColumnSpec],
         for key in schemas.timeseries.ARRAYS:
             if has("lightcurve_" + key):
                 lc[key] = List(_value(specs["lightcurve_" + key]), length=n_bands * length)
+        # survey extras of the same (B, L) shape, flattened like the rest (e.g. detected)
+        for name, spec in specs.items():
+            key = name[len("lightcurve_"):]
+            if (name.startswith("lightcurve_") and key not in lc and key != "band"
+                    and has(name) and spec.shape == (n_bands, length)):
+                lc[key] = List(_value(spec), length=n_bands * length)
         lc["band_names"] = List(Value("string"), length=n_bands)
         return {"lightcurve": lc}
     if modality == "ifu":

@@ -19,7 +19,7 @@ def test_hf_examples_follow_the_design_doc(built, helpers, tmp_path, streaming):
     seen = 0
     for ex in hfds:
         lc = ex["lightcurve"]
-        assert set(lc) >= {"band", "time", "flux", "flux_err", "mask", "band_names"}
+        assert set(lc) >= {"band", "time", "flux", "flux_err", "mask", "detected", "band_names"}
         assert lc["band_names"] == ["u", "g", "r", "i", "z", "y"]
         assert lc["band"] == np.repeat(np.arange(6), length).tolist()  # band-major
         for key in ("obj_type", "hostgal_specz", "hostgal_photoz", "redshift", "ra", "dec"):
@@ -34,6 +34,7 @@ def test_hf_examples_follow_the_design_doc(built, helpers, tmp_path, streaming):
         assert np.array_equal(
             np.array(lc["flux_err"], np.float32)[real], mine.flux_err.to_numpy(np.float32)
         )
+        assert np.array(lc["detected"])[real].tolist() == mine.detected.astype(bool).tolist()
         assert isinstance(ex["obj_type"], str) and ex["obj_type"]
         seen += 1
     assert seen == csv.object_id.nunique()
