@@ -172,7 +172,7 @@ def main() -> None:
     for size, n, mb, pb, _tb, _tp, one, tm, tl, tp in rows:
         lines.append(f"| {size} GB | {n:,} | {mb / 1e9:.2f} GB | {pb / 1e9:.2f} GB | {one * 1e3:.1f} ms | "
                      f"{tm:.2f} s | {tl:.2f} s | {tp:.2f} s | {tl / tm:.1f}x | {tp / tm:.1f}x |")
-    lines += ["", "Write times (mmu sharded+gzip, Parquet): " + ", ".join(
+    lines += ["", "Write times (mmu: staged, merged, index, auto compression; Parquet): " + ", ".join(
         f"{r[0]} GB: {r[4]:.0f} s / {r[5]:.0f} s" for r in rows) + "."]
     write_section("Random access by id", "\n".join(lines))
 

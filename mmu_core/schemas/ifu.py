@@ -23,30 +23,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from mmu_core.schemas.common import Array, CommonFields, decode, same_length
+from mmu_core.schemas.common import Array, CommonFields, decode
+from mmu_core.schemas.spectrum import Spectrum
 
 PREFIX = "ifu_"
 REQUIRED = ("flux", "ivar", "mask", "lambda", "spaxel_size", "offset", "size")
 CUBES = ("flux", "ivar", "lsf_sigma", "mask")
 
 
-class Spaxel(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
-    flux: Array
-    ivar: Array
-    lsf_sigma: Array | None = None
-    lambda_: Array = Field(alias="lambda")
-    mask: Array
+class Spaxel(Spectrum):
+    """One spaxel's spectrum (the spectrum checks apply) and its place in the original cube."""
+
     x: int
     y: int
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Spaxel:
-        same_length({"flux": self.flux, "ivar": self.ivar, "lsf_sigma": self.lsf_sigma,
-                     "lambda": self.lambda_, "mask": self.mask}, "spaxel")
-        return self
 
 
 class IFUImage(BaseModel):
