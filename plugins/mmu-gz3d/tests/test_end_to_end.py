@@ -149,3 +149,39 @@ def test_sample_from_the_manga_samplers_drpall_describes_the_same_galaxies(tmp_p
     np.testing.assert_array_equal(got["IFUDESIGNSIZE"], catalogue["ifudesignsize"])
     if "nsa_iauname" in catalogue.columns.names:
         assert [n.decode() for n in got["IAUNAME"]] == [n.strip() for n in catalogue["nsa_iauname"]]
+
+
+def test_crossmatch_with_manga_pairs_every_galaxy_with_itself(tmp_path):
+    """Samples made from one MaNGA catalogue: gz3d x manga pairs each galaxy with itself, and
+    the HF dataset of the match holds the IFU cube and the segmentation map together."""
+    mmu_manga_hooks = pytest.importorskip("mmu_manga.hooks")
+    import mmu_gz3d.hooks
+
+    registry = testing.plugin_registry(mmu_manga_hooks, mmu_gz3d.hooks)
+    registry.sample("manga", SampleRequest(out_dir=tmp_path / "manga", n=3, seed=5,
+                                           options={"nwave": 120, "bundles": "19,37"}))
+    (drpall,) = sorted((tmp_path / "manga").rglob("drpall-*.fits"))
+    registry.sample("gz3d", SampleRequest(out_dir=tmp_path / "gz3d", n=3, seed=5,
+                                          options={"drpall": str(drpall)}))
+    manga = build("manga", tmp_path / "manga", tmp_path / "out", registry=registry).path
+    gz3d = build("gz3d", tmp_path / "gz3d", tmp_path / "out", registry=registry).path
+
+    result = mmu_core.cross_match(gz3d, manga, tmp_path / "xm", radius_arcsec=1.0)
+    ids = [m.strip() for m in fits.getdata(drpall, "MANGA")["mangaid"]]
+    left = [v.decode() if isinstance(v, bytes) else v
+            for v in result.catalog.column("left_object_id").to_pylist()]
+    right = [v.decode() if isinstance(v, bytes) else v
+             for v in result.catalog.column("right_object_id").to_pylist()]
+    assert sorted(left) == sorted(set(ids)) and left == right
+
+    hfds = mmu_core.hf.load(tmp_path / "xm", cache_dir=tmp_path / "hf")
+    assert hfds.num_rows == len(set(ids))
+    manga_ds = mmu_core.open_dataset(manga)
+    for row in hfds:
+        seg = row["gz3d"]["segmentation"]
+        assert seg["class"] == ["center", "star", "spiral", "bar"]
+        assert np.asarray(seg["array"]).shape == (4, 525, 525)
+        cube = row["manga"]
+        assert cube["object_id"] == row["gz3d"]["object_id"]
+        ny, nx = manga_ds.get([cube["object_id"]], columns=["ifu_size"])["ifu_size"][0]
+        assert len(cube["spaxels"]) == ny * nx and len(cube["spaxels"][0]["flux"]) == 120
