@@ -8,7 +8,6 @@ borders, around both poles and across ra = 0/360; the expected pairs come from a
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import astropy.units as u
 import healpy
@@ -17,16 +16,15 @@ import pyarrow.parquet as pq
 import pytest
 import typer
 from astropy.coordinates import SkyCoord, search_around_sky
+from stored import store
 from toy_plugin import ToyPlugin, write_units
 from typer.testing import CliRunner
 
 import mmu_core
 from mmu_core import testing
 from mmu_core.build import build
-from mmu_core.concat import ConcatError, concat_command, concatenate, finalize_dataset
+from mmu_core.concat import ConcatError, concat_command, concatenate
 from mmu_core.crossmatch import CrossMatchError, cross_match, crossmatch_command
-from mmu_core.storage.columns import schema_of
-from mmu_core.storage.writer import write_rows
 from mmu_core.validate import validate
 
 RADIUS = 1.0  # arcsec
@@ -109,16 +107,6 @@ def make_catalogs(seed: int = 7) -> tuple[dict, dict]:
     right = {"object_id": 5 * 10**12 + rng.permutation(n_right).astype(np.int64) * 5,
              "ra": rra, "dec": rdec, "flux": rng.random(n_right).astype(np.float32)}
     return left, right
-
-
-def store(dataset_dir: Path, cols: dict, survey: str, modality: str | None = None,
-          aliases: dict | None = None) -> Path:
-    """A stored dataset (HEALPix layout, index, manifest) holding these columns."""
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    write_rows(dataset_dir, [cols], {"survey": survey, "config": "test"}, key="rows")
-    finalize_dataset(dataset_dir, survey=survey, config="test", modality=modality,
-                     columns=schema_of(cols), aliases=aliases or {})
-    return dataset_dir
 
 
 @pytest.fixture(scope="module")

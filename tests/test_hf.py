@@ -11,34 +11,21 @@ from __future__ import annotations
 import glob
 import json
 import shutil
-from pathlib import Path
 
 import datasets
 import h5py
 import numpy as np
 import pytest
+from stored import store
 from toy_plugin import ToyPlugin, make_rows, write_units
 
 import mmu_core
 from mmu_core import hf, testing
 from mmu_core.build import build
-from mmu_core.concat import finalize_dataset
 from mmu_core.crossmatch import cross_match
-from mmu_core.storage.columns import schema_of
-from mmu_core.storage.writer import write_rows
 from mmu_core.validate import validate
 
 datasets.disable_progress_bars()
-
-
-def store(dataset_dir: Path, cols: dict, survey: str, modality: str | None,
-          aliases: dict | None = None) -> Path:
-    """A stored dataset (HEALPix layout, index, manifest) holding these columns."""
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    write_rows(dataset_dir, [cols], {"survey": survey, "config": "test"}, key="rows")
-    finalize_dataset(dataset_dir, survey=survey, config="test", modality=modality,
-                     columns=schema_of(cols), aliases=aliases or {})
-    return dataset_dir
 
 
 def assert_same(got, want, where="example"):

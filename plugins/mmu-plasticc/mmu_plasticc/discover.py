@@ -248,18 +248,7 @@ def _scan_file(
             run_off[0], run_line[0] = carry["offset"], carry["line"]
             run_rows[0] += carry["rows"]
         elif carry is not None:
-            unit = _finish_objects(
-                scan,
-                k,
-                path,
-                unit,
-                unit_bytes,
-                np.array([carry["id"]]),
-                np.array([carry["offset"]]),
-                np.array([carry["line"]]),
-                np.array([carry["rows"]]),
-                carry["counts"][None, :],
-            )
+            unit = _finish_carry(scan, k, path, unit, unit_bytes, carry)
         carry = {
             "id": int(run_ids[-1]),
             "offset": int(run_off[-1]),
@@ -280,20 +269,17 @@ def _scan_file(
             counts[:-1],
         )
     if carry is not None:
-        unit = _finish_objects(
-            scan,
-            k,
-            path,
-            unit,
-            unit_bytes,
-            np.array([carry["id"]]),
-            np.array([carry["offset"]]),
-            np.array([carry["line"]]),
-            np.array([carry["rows"]]),
-            carry["counts"][None, :],
-        )
+        unit = _finish_carry(scan, k, path, unit, unit_bytes, carry)
     if unit is not None:
         scan.units.append(unit)  # runs to the end of the file (end=None)
+
+
+def _finish_carry(scan, k, path, unit, unit_bytes, carry: dict):
+    """_finish_objects for the one object carried over from the previous block."""
+    return _finish_objects(
+        scan, k, path, unit, unit_bytes, np.array([carry["id"]]), np.array([carry["offset"]]),
+        np.array([carry["line"]]), np.array([carry["rows"]]), carry["counts"][None, :],
+    )
 
 
 def _finish_objects(
