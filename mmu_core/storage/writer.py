@@ -158,6 +158,9 @@ class UnitStager:
 
     def add(self, batch: dict[str, Any], batch_index: int) -> None:
         where = f"unit {self.key}, batch {batch_index}"
+        ids = batch.get("object_id") if isinstance(batch, dict) else None
+        if ids is not None and len(ids):  # name the objects too: "batch 3" alone is hard to find
+            where += f" (objects {_id_str(ids[0])} .. {_id_str(ids[-1])})"
         prepared = prepare_batch(batch, where)
         self.schema = merge_schema(self.schema, schema_of(prepared), where)
         self.all_ids.append(prepared["object_id"])
