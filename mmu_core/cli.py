@@ -241,13 +241,15 @@ def build(
 def validate(
     path: Path = typer.Argument(..., help="a dataset folder (ROOT/SURVEY/CONFIG)"),
     strict: bool = typer.Option(False, "--strict", help="also verify checksums"),
+    full: bool = typer.Option(False, "--full",
+                              help="schema-check every row's example, not a sample per file"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Check a stored dataset; exit 1 listing every problem if it is invalid."""
     from mmu_core.validate import validate as run_validate
 
     try:
-        report = run_validate(path, strict=strict)
+        report = run_validate(path, strict=strict, full=full)
     except MMUError as exc:
         _fail(str(exc))
     if as_json:

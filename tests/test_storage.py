@@ -336,6 +336,8 @@ def test_cli_build_validate_info(tmp_path, toy_registry):
     path = tmp_path / "out" / "toyspec" / "default"
     res = runner.invoke(app, ["validate", str(path), "--strict"])
     assert res.exit_code == 0 and "valid" in res.output
+    full = json.loads(runner.invoke(app, ["validate", str(path), "--full", "--json"]).output)
+    assert full["ok"] and full["examples_checked"] == 80  # every row, not a sample
     info = json.loads(runner.invoke(app, ["info", str(path), "--json"]).output)
     assert info["rows"] == 80 and info["columns"]["spectrum_flux"]["shape"] == [64]
     assert info["columns"]["Z"]["alias"] == "z"
