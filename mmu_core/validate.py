@@ -190,7 +190,37 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
                 report.add("_index/ is missing: lookups by id will rebuild it in memory")
             elif len(index) != len(all_ids):
                 report.add(f"_index/ holds {len(index)} ids, the files {len(all_ids)}")
+            _check_positions_sidecar(report, path, relpaths, manifest, strict)
     return report
+
+
+def _check_positions_sidecar(report: Report, path: Path, relpaths: list[str], manifest: Any,
+                             strict: bool) -> None:
+    """The cross-match positions sidecar must describe the files as they are."""
+    from mmu_core.storage.index import load_positions
+
+    side = load_positions(path)
+    if side is None:
+        return
+    ids, ra, dec, offsets = side
+    order = [f.path for f in manifest.files]
+    rows = np.array([f.rows for f in manifest.files])
+    if len(offsets) != len(order) + 1 or not np.array_equal(np.diff(offsets), rows):
+        report.add("_index/pos_*.npy do not match the manifest's files (stale sidecar)")
+        return
+    if not strict:
+        return
+    for i, rel in enumerate(order):
+        if rel not in relpaths:
+            continue
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        with h5py.File(path / rel, "r") as h:
+            same = (np.array_equal(h["object_id"][...], ids[a:b])
+                    and np.array_equal(h["ra"][...], ra[a:b])
+                    and np.array_equal(h["dec"][...], dec[a:b]))
+        if not same:
+            report.add("_index/pos_*.npy differ from the file's object_id/ra/dec (stale sidecar)",
+                       file=rel)
 
 
 def _check_positions(report: Report, h: h5py.File, rel: str, pixel: int | None, n: int) -> None:

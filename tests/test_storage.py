@@ -348,3 +348,12 @@ def test_cli_build_validate_info(tmp_path, toy_registry):
     bad = runner.invoke(app, ["build", "toyspec", "--raw", str(tmp_path / "raw"), "--out",
                               str(tmp_path / "o2"), "--no-such-option"])
     assert bad.exit_code == 2 and "unknown option '--no-such-option'" in bad.output
+
+
+def test_validate_catches_a_stale_positions_sidecar(corrupt_copy):
+    ra = np.load(corrupt_copy / "_index" / "pos_ra.npy")
+    ra[0] += 1e-3
+    np.save(corrupt_copy / "_index" / "pos_ra.npy", ra)
+    assert validate(corrupt_copy).ok  # lengths still agree: only --strict compares values
+    strict = validate(corrupt_copy, strict=True)
+    assert any("stale sidecar" in p.message for p in strict.problems)

@@ -18,11 +18,16 @@ import numpy as np
 from mmu_core.storage import layout
 
 FILES = ("ids.npy", "file.npy", "row.npy")
+# Positions sidecar, in file order (the manifest's file list, rows as stored): what
+# cross-matching reads instead of opening every pixel file (opening, not bytes, dominates).
+POSITION_FILES = ("pos_id.npy", "pos_ra.npy", "pos_dec.npy", "pos_offset.npy")
 
 
 class IdIndex:
-    def __init__(self, ids: np.ndarray, file: np.ndarray, row: np.ndarray):
+    def __init__(self, ids: np.ndarray, file: np.ndarray, row: np.ndarray,
+                 positions: tuple[np.ndarray, ...] | None = None):
         self.ids, self.file, self.row = ids, file, row
+        self.positions = positions  # (ids, ra, dec, offsets) in file order, when read
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -38,10 +43,12 @@ class IdIndex:
     @classmethod
     def from_files(cls, dataset_dir: Path, relpaths: list[str]) -> IdIndex:
         """Build the index by reading every file's object_id (no index on disk)."""
-        ids, files, rows = [], [], []
+        ids, files, rows, ras, decs = [], [], [], [], []
         for i, rel in enumerate(relpaths):
             with h5py.File(Path(dataset_dir) / rel, "r") as h:
                 a = h["object_id"][...]
+                ras.append(h["ra"][...].astype(np.float64))
+                decs.append(h["dec"][...].astype(np.float64))
             ids.append(a)
             files.append(np.full(len(a), i, np.int32))
             rows.append(np.arange(len(a), dtype=np.int64))
@@ -49,7 +56,10 @@ class IdIndex:
             return cls(np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64))
         all_ids = np.concatenate(ids)
         order = np.argsort(all_ids, kind="stable")
-        return cls(all_ids[order], np.concatenate(files)[order], np.concatenate(rows)[order])
+        offsets = np.concatenate([[0], np.cumsum([len(a) for a in ids])]).astype(np.int64)
+        positions = (all_ids, np.concatenate(ras), np.concatenate(decs), offsets)
+        return cls(all_ids[order], np.concatenate(files)[order], np.concatenate(rows)[order],
+                   positions)
 
     def save(self, dataset_dir: Path) -> None:
         folder = Path(dataset_dir) / layout.INDEX_DIR
@@ -57,7 +67,10 @@ class IdIndex:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        for name, arr in zip(FILES, (self.ids, self.file, self.row), strict=True):
+        arrays = list(zip(FILES, (self.ids, self.file, self.row), strict=True))
+        if self.positions is not None:
+            arrays += list(zip(POSITION_FILES, self.positions, strict=True))
+        for name, arr in arrays:
             arr = np.asarray(arr)
             np.save(tmp / name, arr.astype(arr.dtype.str))  # drop h5py dtype metadata
         if folder.exists():
@@ -83,3 +96,14 @@ class IdIndex:
         pos = np.clip(pos, 0, len(self.ids) - 1)
         found = np.asarray(self.ids[pos]) == q
         return np.asarray(self.file[pos]), np.asarray(self.row[pos]), found
+
+
+def load_positions(dataset_dir: Path | str) -> tuple[np.ndarray, ...] | None:
+    """(ids, ra, dec, offsets) memory-mapped, in file order; None if the dataset has none.
+
+    Rows of the i-th file of the manifest are ``offsets[i]:offsets[i + 1]``.
+    """
+    folder = Path(dataset_dir) / layout.INDEX_DIR
+    if not all((folder / f).is_file() for f in POSITION_FILES):
+        return None
+    return tuple(np.load(folder / f, mmap_mode="r") for f in POSITION_FILES)
