@@ -188,8 +188,8 @@ def section_text(rows: list[dict], command: str, radius: float, load: float) -> 
     lines = [
         f"Command: `{command}`",
         "",
-        f"Machine: {machine()}, shared with other jobs running at the same time (1-minute "
-        f"load average {load:.1f} before the runs); warm page cache; one run each. "
+        f"Machine: {machine()}, 1-minute "
+        f"load average {load:.1f} before the runs; warm page cache; one run each. "
         f"Radius {radius}\"; mmu `how=\"all\"`, `catalog_only=True` (writes catalog.parquet), "
         "workers are processes; astropy "
         "`search_around_sky` in one process, its time including reading ra/dec from the same "
