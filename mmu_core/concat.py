@@ -24,7 +24,7 @@ import typer
 import mmu_core
 from mmu_core.errors import MMUError
 from mmu_core.executors import run_tasks
-from mmu_core.schemas import SCHEMA_VERSION
+from mmu_core.schemas import MODALITY_PREFIXES, SCHEMA_VERSION
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.index import IdIndex
@@ -32,7 +32,6 @@ from mmu_core.storage.manifest import FileEntry, Manifest, save_manifest
 from mmu_core.storage.reader import Dataset, open_dataset
 from mmu_core.storage.writer import describe_pixel_files, write_rows
 
-MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
 BATCH_BYTES = 128 * 1024 * 1024  # rows read and written per batch, to bound memory
 TASK_ROWS = 2_000_000  # rows per concatenation task (a group of whole pixels)
 ID_SHIFT = 48  # new object_id = (input index << 48) + row number inside that input

@@ -45,12 +45,12 @@ import numpy as np
 import mmu_core
 from mmu_core import schemas
 from mmu_core.concat import open_output
+from mmu_core.schemas import MODALITY_PREFIXES
 from mmu_core.schemas.common import ALWAYS_PRESENT, decode
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.reader import Dataset, open_dataset
 
 HF_LAYOUT_VERSION = "1"  # bump when the examples' structure changes (invalidates caches)
-MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
 BATCH_BYTES = 64 * 1024 * 1024  # rows read from a file at a time
 
 
@@ -285,7 +285,7 @@ def modality_features(modality: str, specs: dict[str, ColumnSpec],
 
 def example_features(modality: str | None, specs: dict[str, ColumnSpec], names: dict[str, str],
                      provenance: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """Features of one logical example (what :func:`logical_example` returns)."""
+    """Features of one logical example (what :func:`mmu_core.schemas.logical_example` returns)."""
     from datasets import Value
 
     out: dict[str, Any] = {}
@@ -318,19 +318,6 @@ def plan_features(ds: Dataset, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- examples ---------------------------------------------------------------------------
-def logical_example(modality: str | None, row: dict[str, Any], names: dict[str, str],
-                    provenance: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """One stored row as the logical example (the same rule as ``Dataset.row_to_example``)."""
-    example = schemas.example_from_row(modality, row, **options) if modality else {}
-    example = {k: decode(v) if np.ndim(v) == 0 else v for k, v in example.items()}
-    example["provenance"] = dict(provenance)
-    for k, v in row.items():
-        if k.startswith(MODALITY_PREFIXES) or k in example:
-            continue
-        example[names.get(k, k)] = decode(v) if np.ndim(v) == 0 else v
-    return example
-
-
 def matched_example(row: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     """A matched row: the top-level columns, then each side's logical example."""
     example = {c: decode(row[c]) if np.ndim(row[c]) == 0 else row[c] for c in plan["columns"]}
@@ -338,8 +325,8 @@ def matched_example(row: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]
     for side in plan["sides"]:
         prefix = side["namespace"] + "."
         sub = {c[len(prefix):]: row[c] for c in side["columns"]}
-        example[side["namespace"]] = logical_example(side["modality"], sub, side["names"],
-                                                     side["provenance"], plan["options"])
+        example[side["namespace"]] = schemas.logical_example(side["modality"], sub, side["names"],
+                                                             side["provenance"], **plan["options"])
     return example
 
 
@@ -349,8 +336,8 @@ def dataset_example(ds: Dataset, row: dict[str, Any], **options: Any) -> dict[st
     plan = make_plan(ds, None, options)
     plan["columns"] = [c for c in plan["columns"] if c in row]
     if plan["modality"] != "matched":
-        return logical_example(plan["modality"], row, plan["names"], plan["provenance"],
-                               plan["options"])
+        return schemas.logical_example(plan["modality"], row, plan["names"],
+                                       plan["provenance"], **plan["options"])
     for side in plan["sides"]:
         side["columns"] = [c for c in side["columns"] if c in row]
     return matched_example(row, plan)
@@ -407,5 +394,5 @@ def generate_examples(path: str, files: list[int], plan: str,
                 if spec["modality"] == "matched":
                     yield to_hf(matched_example(row, spec))
                 else:
-                    yield to_hf(logical_example(spec["modality"], row, spec["names"],
-                                                spec["provenance"], spec["options"]))
+                    yield to_hf(schemas.logical_example(spec["modality"], row, spec["names"],
+                                                        spec["provenance"], **spec["options"]))

@@ -23,8 +23,6 @@ import numpy as np  # noqa: E402
 from mmu_core.schemas.common import decode  # noqa: E402
 from mmu_core.storage.reader import Dataset, open_dataset  # noqa: E402
 
-PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
-
 
 def preview(path: Path | str, out: Path | str, object_id: Any = None, sky: bool = False) -> Path:
     """Draw one row (``object_id``, default: the first row) or the sky map to ``out`` (PNG)."""

@@ -25,9 +25,9 @@ from typing import Any
 
 from mmu_core.models import SampleRequest
 from mmu_core.registry import Registry, get_registry, set_registry
+from mmu_core.schemas import MODALITY_PREFIXES
 
 STANDARD_COLUMNS = ("object_id", "ra", "dec", "healpix")
-MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
 
 
 def plugin_registry(*plugins: Any, installed: bool = False) -> Registry:

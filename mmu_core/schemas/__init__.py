@@ -10,15 +10,18 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from mmu_core.schemas import common, ifu, image, segmentation, spectrum, timeseries
-from mmu_core.schemas.common import SCHEMA_VERSION, CommonFields, Provenance
+from mmu_core.schemas.common import SCHEMA_VERSION, CommonFields, Provenance, decode
 from mmu_core.schemas.ifu import IFUExample
 from mmu_core.schemas.image import ImageExample
 from mmu_core.schemas.segmentation import SegmentationExample
 from mmu_core.schemas.spectrum import SpectrumExample
 from mmu_core.schemas.timeseries import TimeSeriesExample
+
+MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
 
 MODULES: dict[str, ModuleType] = {
     "image": image,
@@ -43,6 +46,21 @@ def example_from_row(modality: str, row: dict[str, Any], **kwargs: Any) -> dict[
     return base
 
 
+def logical_example(modality: str | None, row: dict[str, Any], names: dict[str, str],
+                    provenance: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """One stored row as the logical example users get back (reader and HF alike): the
+    modality's structure, ``provenance``, then every other column under its standard name
+    (``names``: native -> standard), scalars decoded."""
+    example = example_from_row(modality, row, **options) if modality else {}
+    example = {k: decode(v) if np.ndim(v) == 0 else v for k, v in example.items()}
+    example["provenance"] = dict(provenance)
+    for k, v in row.items():
+        if k.startswith(MODALITY_PREFIXES) or k in example:
+            continue
+        example[names.get(k, k)] = decode(v) if np.ndim(v) == 0 else v
+    return example
+
+
 def validate_example(modality: str, example: dict[str, Any]) -> list[str]:
     """Messages (each naming its field) for everything wrong with one logical example."""
     try:
@@ -57,6 +75,7 @@ def validate_example(modality: str, example: dict[str, Any]) -> list[str]:
 
 __all__ = [
     "EXAMPLE_MODELS",
+    "MODALITY_PREFIXES",
     "MODULES",
     "SCHEMA_VERSION",
     "CommonFields",
@@ -68,5 +87,6 @@ __all__ = [
     "TimeSeriesExample",
     "common",
     "example_from_row",
+    "logical_example",
     "validate_example",
 ]

@@ -314,29 +314,18 @@ class Dataset:
 
     def row_to_example(self, row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         from mmu_core import schemas
-        from mmu_core.schemas.common import decode
 
         modality = self.modality
         if modality == "matched":  # one logical example per side, built by the HF module
             from mmu_core.hf import dataset_example
 
             return dataset_example(self, row, **kwargs)
-        example = schemas.example_from_row(modality, row, **kwargs) if modality else {}
-        example = {k: decode(v) if np.ndim(v) == 0 else v for k, v in example.items()}
-        example["provenance"] = {
+        provenance = {
             "survey": self.survey, "config": self.config,
             **({"version": self.manifest.plugin_version,
                 "distribution": self.manifest.distribution} if self.manifest else {}),
         }
-        names = self._standard_names()
-        for k, v in row.items():
-            if k.startswith(_MODALITY_PREFIXES) or k in example:
-                continue
-            example[names.get(k, k)] = decode(v) if np.ndim(v) == 0 else v
-        return example
-
-
-_MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
+        return schemas.logical_example(modality, row, self._standard_names(), provenance, **kwargs)
 
 
 def open_dataset(path: Path | str) -> Dataset:
