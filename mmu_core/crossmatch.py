@@ -41,6 +41,7 @@ from mmu_core.concat import as_dataset, finalize_dataset, prepare_output, side_i
 from mmu_core.errors import MMUError
 from mmu_core.executors import run_tasks
 from mmu_core.schemas import SCHEMA_VERSION
+from mmu_core.skymatch import chord_of, chord_to_arcsec, pairs_within, unit_vectors, zone_height
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.reader import Dataset, open_dataset
@@ -50,7 +51,7 @@ ORDER = int(round(math.log2(layout.NSIDE)))  # HEALPix order of the stored pixel
 # Up to this radius the 8 neighbours of a pixel hold every possible partner of its objects: at
 # NSIDE 16 the nearest pixel beyond the neighbours is >= 2.5 deg away from any point of it.
 NEIGHBOUR_LIMIT_ARCSEC = 3600.0
-DUAL_TREE_NEAREST_ARCSEC = 60.0  # nearest matches up to this radius use the all-pairs search
+ZONES_NEAREST_ARCSEC = 60.0  # nearest matches up to this radius take all pairs, then the closest
 DEFAULT_TASK_ROWS = 3_000_000  # left + right rows one task may hold (~100 bytes each)
 GATHER_BATCH_BYTES = 128 * 1024 * 1024  # matched rows gathered and written per batch
 CATALOG_NAME = "catalog.parquet"
@@ -118,14 +119,15 @@ class _Block:
 
 def search_pixels(pixels: np.ndarray, radius_arcsec: float) -> list[np.ndarray]:
     """For each pixel, the pixels that can hold an object within the radius of one of its own."""
-    import healpy
-
     pixels = np.asarray(pixels, dtype=np.int64)
     if len(pixels) == 0:
         return []
     if radius_arcsec <= NEIGHBOUR_LIMIT_ARCSEC:
-        nb = healpy.get_all_neighbours(layout.NSIDE, pixels, nest=True).reshape(8, -1)
-        return [np.unique(np.append(nb[:, k][nb[:, k] >= 0], p)) for k, p in enumerate(pixels)]
+        nb = np.concatenate([pixels[:, None], layout.neighbours(pixels)], axis=1)
+        nb.sort(axis=1)  # itself and its 8 (or 7) neighbours, all distinct; -1 first
+        return [row[row >= 0] for row in nb]
+    import healpy
+
     # Larger radii: every pixel touching a disc that covers the pixel grown by the radius
     # (max_pixrad bounds the centre-to-corner distance; 10% spare for the curved edges).
     reach = min(np.pi, np.radians(radius_arcsec / 3600.0)
@@ -150,10 +152,11 @@ def plan_blocks(
 ) -> list[_Block]:
     """Group the left pixels that have right pixels within reach into NESTED blocks."""
     left = np.array(sorted(left_rows), dtype=np.int64)
-    right = np.array(sorted(right_rows), dtype=np.int64)
+    has_right = np.zeros(layout.NPIX, bool)
+    has_right[np.array(sorted(right_rows), dtype=np.int64)] = True
     need: dict[int, np.ndarray] = {}
     for p, s in zip(left.tolist(), search_pixels(left, radius_arcsec), strict=True):
-        s = s[np.isin(s, right)]
+        s = s[has_right[s]]
         if len(s):
             need[p] = s
     active = np.array(sorted(need), dtype=np.int64)
@@ -188,24 +191,12 @@ def plan_blocks(
         big = max(splittable, key=lambda b: b.cost)
         blocks.remove(big)
         blocks.extend(children(big))
-    # Largest first: the pool then finishes at about the same time on every worker.
-    return sorted(blocks, key=lambda b: (-b.cost, b.left[0]))
+    # In healpix order: blocks are disjoint NESTED ranges, so their pairs, each block's
+    # sorted, are the catalog in order.
+    return sorted(blocks, key=lambda b: b.left[0])
 
 
 # ---- match ------------------------------------------------------------------------------
-def unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    """(n, 3) unit vectors, computed as astropy does (so boundary cases agree)."""
-    ra = np.radians(ra_deg)
-    dec = np.radians(dec_deg)
-    cos_dec = np.cos(dec)
-    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=1)
-
-
-def chord_of(radius_arcsec: float) -> float:
-    """Straight-line distance between unit vectors ``radius_arcsec`` apart."""
-    return float(2.0 * np.sin(0.5 * np.radians(radius_arcsec / 3600.0)))
-
-
 FileRef = tuple[int, str, int]  # (index in the dataset's file list, absolute path, pixel)
 
 
@@ -227,117 +218,189 @@ def _read_column(fid: Any, name: bytes) -> np.ndarray:
     return out
 
 
-def read_positions(files: list[FileRef], id_dtype: str) -> dict[str, np.ndarray]:
-    """object_id, ra, dec and (file, row, pixel) of every row of the files: nothing else.
+@dataclass
+class Positions:
+    """object_id, ra and dec of every row of some files of one dataset (in the files' order),
+    and where each row is stored."""
+
+    id: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+    starts: np.ndarray  # the first row of each file here, then the total (len(files) + 1)
+    file: np.ndarray  # each file's index in the dataset's file list
+    pixel: np.ndarray  # each file's pixel
+
+    def __len__(self) -> int:
+        return len(self.ra)
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(file index, row in that file, pixel) of rows of this table."""
+        k = np.searchsorted(self.starts, rows, side="right") - 1
+        return (self.file[k].astype(np.int32), (rows - self.starts[k]).astype(np.int32),
+                self.pixel[k])
+
+    def sorted_by_pixel_and_id(self) -> bool:
+        """Whether the rows run in (pixel, object_id) order, as the sharder stores them."""
+        if len(self.id) < 2:
+            return True
+        if np.any(np.diff(self.pixel) < 0):
+            return False
+        breaks = np.flatnonzero(~(self.id[1:] > self.id[:-1])) + 1
+        new_pixel = self.starts[1:-1][self.pixel[1:] != self.pixel[:-1]]
+        return bool(np.isin(breaks, new_pixel).all())
+
+    def rank(self) -> np.ndarray:
+        """Each row's position in (pixel, object_id) order."""
+        if self.sorted_by_pixel_and_id():
+            return np.arange(len(self.id))
+        pixel = np.repeat(self.pixel, np.diff(self.starts))
+        rank = np.empty(len(self.id), np.int64)
+        rank[np.lexsort((self.id, pixel))] = np.arange(len(self.id))
+        return rank
+
+
+def read_positions(files: list[FileRef], id_dtype: str) -> Positions:
+    """object_id, ra and dec of every row of the files (all of one dataset): nothing else.
 
     Reads the dataset's positions sidecar (``_index/pos_*.npy``, written with the id index)
-    where there is one: slicing memory maps instead of opening thousands of pixel files.
-    Otherwise (e.g. MMU v1 folders) it uses h5py's low-level API: with thousands of small pixel files, opening and reading cost
-    more in h5py's high-level wrappers than in HDF5 itself (~0.8 vs ~0.5 ms a file).
+    where there is one: files that follow each other in the dataset are one slice of each
+    memory map, so a block of pixels costs a few slices instead of opening its files.
+    Otherwise (e.g. MMU v1 folders) it reads the files with h5py's low-level API: with
+    thousands of small pixel files, opening and reading cost more in h5py's high-level
+    wrappers than in HDF5 itself (~0.8 vs ~0.5 ms a file).
     """
     import h5py
 
     from mmu_core.storage.index import load_positions
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("id", "ra", "dec", "file", "row", "pixel")}
-    sidecars: dict[Path, Any] = {}
-    for fi, path, pixel in files:
-        dataset_dir = Path(path).parent.parent
-        if dataset_dir not in sidecars:
-            sidecars[dataset_dir] = load_positions(dataset_dir)
-        side = sidecars[dataset_dir]
-        if side is not None:  # the build's positions sidecar: slices of memory maps
-            a, b = int(side[3][fi]), int(side[3][fi + 1])
-            ids = np.asarray(side[0][a:b])
-            parts["ra"].append(np.asarray(side[1][a:b]))
-            parts["dec"].append(np.asarray(side[2][a:b]))
-        else:
+    index = np.array([f[0] for f in files], dtype=np.int64)
+    pixels = np.array([f[2] for f in files], dtype=np.int64)
+    side = load_positions(Path(files[0][1]).parent.parent) if files else None
+    if side is not None:
+        first, last = side[3][index], side[3][index + 1]
+        counts = last - first
+        cut = np.flatnonzero(np.diff(index) != 1) + 1  # runs of consecutive files
+        runs = [(int(first[a]), int(last[b - 1]))
+                for a, b in zip(np.r_[0, cut], np.r_[cut, len(index)], strict=True)]
+
+        def take(column: np.ndarray) -> np.ndarray:
+            if len(runs) == 1:
+                return np.asarray(column[runs[0][0]:runs[0][1]])
+            return np.concatenate([column[a:b] for a, b in runs])
+
+        ids, ra, dec = take(side[0]), take(side[1]), take(side[2])
+    else:
+        cols: dict[str, list[np.ndarray]] = {"id": [], "ra": [], "dec": []}
+        for _, path, _ in files:
             fid = h5py.h5f.open(path.encode(), h5py.h5f.ACC_RDONLY)
             try:
-                ids = _read_column(fid, b"object_id")
-                parts["ra"].append(_read_column(fid, b"ra").astype(np.float64, copy=False))
-                parts["dec"].append(_read_column(fid, b"dec").astype(np.float64, copy=False))
+                for key, name in (("id", b"object_id"), ("ra", b"ra"), ("dec", b"dec")):
+                    cols[key].append(_read_column(fid, name))
             finally:
                 fid.close()
-        n = len(ids)
-        parts["id"].append(ids.astype(id_dtype, copy=False))
-        parts["file"].append(np.full(n, fi, np.int32))
-        parts["row"].append(np.arange(n, dtype=np.int32))
-        parts["pixel"].append(np.full(n, pixel, np.int64))
-    if not files:
-        return {"id": np.empty(0, id_dtype), "ra": np.empty(0), "dec": np.empty(0),
-                "file": np.empty(0, np.int32), "row": np.empty(0, np.int32),
-                "pixel": np.empty(0, np.int64)}
-    return {k: np.concatenate(v) for k, v in parts.items()}
+        counts = np.array([len(c) for c in cols["id"]], dtype=np.int64)
+        ids, ra, dec = ((np.concatenate(cols[k]) if files else np.empty(0))
+                        for k in ("id", "ra", "dec"))
+    return Positions(
+        id=ids.astype(id_dtype, copy=False), ra=ra.astype(np.float64, copy=False),
+        dec=dec.astype(np.float64, copy=False), starts=np.r_[0, np.cumsum(counts)].astype(np.int64),
+        file=index, pixel=pixels,
+    )
+
+
+def _pairs(left: Positions, right: Positions, radius_arcsec: float, how: str,
+           density: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left row, right row, chord) of the block's pairs: all of them, or each left object's
+    nearest (exact ties: the smaller right object_id)."""
+    if how == "all" or radius_arcsec <= ZONES_NEAREST_ARCSEC:
+        li, ri, chord = pairs_within(left.ra, left.dec, right.ra, right.dec, radius_arcsec,
+                                     zone_height_deg=zone_height(radius_arcsec, density))
+        if how == "nearest" and len(li):
+            order = np.lexsort((right.id[ri], chord, li))
+            first = np.ones(len(order), bool)
+            first[1:] = li[order][1:] != li[order][:-1]
+            keep = order[first]
+            li, ri, chord = li[keep], ri[keep], chord[keep]
+        return li, ri, chord
+    # Large radii: all pairs could be very many; one nearest neighbour per left object.
+    # (query's bound is strict: nudge it so "within" is chord <= 2 sin(r/2) here too.)
+    from scipy.spatial import cKDTree
+
+    limit = chord_of(radius_arcsec)
+    tree = cKDTree(unit_vectors(right.ra, right.dec), balanced_tree=False, compact_nodes=False)
+    d, j = tree.query(unit_vectors(left.ra, left.dec), k=1,
+                      distance_upper_bound=np.nextafter(limit, np.inf))
+    li = np.flatnonzero(d <= limit)
+    return li, j[li].astype(np.int64), d[li]
+
+
+def pair_order(left_rank: np.ndarray, right_id: np.ndarray) -> np.ndarray:
+    """The order of pairs by (left rank, right object_id): a stable sort on the left, then
+    the few left objects with several pairs put in right-id order among themselves."""
+    order = np.argsort(left_rank, kind="stable")
+    ranks = left_rank[order]
+    dup = np.flatnonzero(ranks[1:] == ranks[:-1])
+    if len(dup):
+        at = np.unique(np.concatenate([dup, dup + 1]))
+        group = order[at]
+        order[at] = group[np.lexsort((right_id[group], left_rank[group]))]
+    return order
 
 
 def _match_task(
     block: int, left_files: list[FileRef], right_files: list[FileRef],
     id_dtypes: tuple[str, str], radius_arcsec: float, how: str,
-    shared_right_pixels: list[int], part_path: str | None,
+    shared_right_pixels: list[int], part_path: str | None, return_table: bool,
 ) -> dict[str, Any]:
     """Task: the pairs whose left object lies in the left files' pixels, sorted by (healpix,
     left id, right id); for ``nearest`` already one-to-one within the block. They go to the
-    Parquet file ``part_path`` (so the driver never holds every pair), or are returned as an
-    Arrow table when it is None."""
+    Parquet file ``part_path`` when there is one (for the driver to settle ``nearest`` claims
+    without holding every pair, and for the matched-dataset writers), and are returned as an
+    Arrow table with ``return_table`` (the driver writes them to the catalog as they come)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from scipy.spatial import cKDTree
 
     left = read_positions(left_files, id_dtypes[0])
     right = read_positions(right_files, id_dtypes[1])
-    chord = chord_of(radius_arcsec)
-    li = ri = np.empty(0, np.int64)
-    dist = np.empty(0)
-    if len(left["id"]) and len(right["id"]):
-        lxyz = unit_vectors(left["ra"], left["dec"])
-        rtree = cKDTree(unit_vectors(right["ra"], right["dec"]), balanced_tree=False,
-                        compact_nodes=False)
-        if how == "all" or radius_arcsec <= DUAL_TREE_NEAREST_ARCSEC:
-            # A dual-tree search (both catalogs in trees) is ~3x faster than querying one tree
-            # point by point, so nearest matches at small radii also take every pair, then
-            # each left object's closest (exact ties: the smaller right object_id).
-            ltree = cKDTree(lxyz, balanced_tree=False, compact_nodes=False)
-            found = ltree.sparse_distance_matrix(rtree, chord, output_type="ndarray")
-            li, ri, dist = found["i"].astype(np.int64), found["j"].astype(np.int64), found["v"]
-            if how == "nearest" and len(li):
-                order = np.lexsort((right["id"][ri], dist, li))
-                first = np.ones(len(order), bool)
-                first[1:] = li[order][1:] != li[order][:-1]
-                keep = order[first]
-                li, ri, dist = li[keep], ri[keep], dist[keep]
-        else:
-            # Large radii: all pairs could be many; one nearest neighbour per left object.
-            # (query's bound is strict: nudge it so "within" is chord <= 2 sin(r/2) here too.)
-            d, j = rtree.query(lxyz, k=1, distance_upper_bound=np.nextafter(chord, np.inf))
-            li = np.flatnonzero(d <= chord)
-            ri, dist = j[li], d[li]
-    sep = np.degrees(2.0 * np.arcsin(np.minimum(dist / 2.0, 1.0))) * 3600.0
+    area = len(np.unique(right.pixel)) * layout.PIXEL_AREA_DEG2
+    density = len(right) / area if area else None
+    li, ri, chord = _pairs(left, right, radius_arcsec, how, density)
+    sep = chord_to_arcsec(chord)
     candidates = len(li)
     if how == "nearest" and len(li):
         # The rule within the block (in parallel); the driver settles right objects that
-        # left objects of two blocks claim.
-        rkey = (right["file"][ri].astype(np.int64) << 32) | right["row"][ri]
-        keep = one_to_one(rkey, sep, left["id"][li])
+        # left objects of two blocks claim. A right row of this block is one right object.
+        keep = one_to_one(ri, sep, left.id[li])
         li, ri, sep = li[keep], ri[keep], sep[keep]
-    order = np.lexsort((right["id"][ri], left["id"][li], left["pixel"][li]))
+    order = pair_order(left.rank()[li], right.id[ri])
     li, ri, sep = li[order], ri[order], sep[order]
+    lfile, lrow, lpixel = left.locate(li)
+    rfile, rrow, rpixel = right.locate(ri)
+    shared = np.zeros(layout.NPIX, bool)
+    shared[np.asarray(shared_right_pixels, np.int64)] = True
     table = pa.table({
-        "left_object_id": left["id"][li], "right_object_id": right["id"][ri],
-        "separation_arcsec": sep, "ra": left["ra"][li], "dec": left["dec"][li],
-        "healpix": left["pixel"][li], "right_ra": right["ra"][ri], "right_dec": right["dec"][ri],
-        "left_file": left["file"][li], "left_row": left["row"][li],
-        "right_file": right["file"][ri], "right_row": right["row"][ri],
+        "left_object_id": left.id[li], "right_object_id": right.id[ri],
+        "separation_arcsec": sep, "ra": left.ra[li], "dec": left.dec[li],
+        "healpix": lpixel, "right_ra": right.ra[ri], "right_dec": right.dec[ri],
+        "left_file": lfile, "left_row": lrow, "right_file": rfile, "right_row": rrow,
         # a right object in a pixel that other blocks also read may be claimed there too
-        "contested": np.isin(right["pixel"][ri], np.asarray(shared_right_pixels, np.int64)),
+        "contested": shared[rpixel],
     })
     part: dict[str, Any] = {"block": block, "candidates": candidates, "rows": table.num_rows}
-    if part_path is None:
+    if return_table:
         part["table"] = table
-    elif table.num_rows:
-        pq.write_table(table, part_path, compression="lz4")
+    if part_path is not None and table.num_rows:
+        pq.write_table(table, part_path, **PART_PARQUET)
         part["path"] = part_path
     return part
+
+
+# Temporary parts: no compression (random doubles do not shrink), dictionaries only where
+# values repeat (trying them on every column costs more than the write itself).
+PART_PARQUET = {"compression": "none", "use_dictionary": ["healpix", "left_file", "right_file"]}
+# The catalog likewise (every Parquet reader reads uncompressed columns): ids, coordinates
+# and separations hardly compress, and snappy plus dictionary attempts cost 2-3x the write.
+CATALOG_PARQUET = {"compression": "none", "use_dictionary": ["healpix"]}
 
 
 CATALOG_FIELDS = ("match_id", "left_object_id", "right_object_id", "separation_arcsec", "ra",
@@ -413,31 +476,51 @@ def cross_match(
         left_pixels_read=sorted({p for b in blocks for p in b.left}),
         right_pixels_read=sorted({p for b in blocks for p in b.right}),
     )
+    # "all": blocks run in healpix order and the catalog is written as they finish, while
+    # later blocks are matched. "nearest": claims are settled across blocks first, so blocks
+    # keep their pairs in part files (largest blocks first, to balance the workers).
+    stream = how == "all"
     parts_dir = catalog_tmp = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        parts_dir = layout.tmp_name(out / "parts", str(os.getpid()))
-        parts_dir.mkdir()
+        catalog_tmp = layout.tmp_name(out / CATALOG_NAME, str(os.getpid()))
+        if not stream or not catalog_only:
+            parts_dir = layout.tmp_name(out / "parts", str(os.getpid()))
+            parts_dir.mkdir()
     try:
-        parts = _match_blocks(lds, rds, blocks, radius_arcsec, how, workers, scheduler, parts_dir)
-        result.candidates = sum(part["candidates"] for part in parts)
-        keep = _settle_across_blocks(parts) if how == "nearest" else {}
-        result.match_seconds = time.perf_counter() - started
-        written = time.perf_counter()
-        if out is not None:
-            catalog_tmp = layout.tmp_name(out / CATALOG_NAME, str(os.getpid()))
-        first_ids = _write_catalog(parts, keep, result, lds, rds, catalog_tmp)
+        catalog = _CatalogWriter(result, lds, rds, catalog_tmp)
+        parts: list[dict[str, Any] | None] = [None] * len(blocks)
+        written = 0
+        try:
+            for part in _match_blocks(lds, rds, blocks, radius_arcsec, how, workers, scheduler,
+                                      parts_dir, return_tables=stream or parts_dir is None,
+                                      largest_first=not stream):
+                parts[part["block"]] = part
+                while stream and written < len(parts) and parts[written] is not None:
+                    catalog.add(written, parts[written].pop("table"))
+                    written += 1
+            done = [p for p in parts if p is not None]
+            result.candidates = sum(p["candidates"] for p in done)
+            result.match_seconds = time.perf_counter() - started
+            wrote_from = time.perf_counter()
+            if not stream:
+                keep = _settle_across_blocks(done)
+                for p in done:
+                    catalog.add(p["block"], _part_table(p) if p["rows"] else None,
+                                keep.get(p["block"]))
+        finally:
+            catalog.close()
         if out is not None and not catalog_only:
             result.dataset_path = write_matched_dataset(
-                lds, rds, out, [(p.get("path"), keep.get(p["block"]), first_ids[p["block"]])
-                                for p in parts if p["rows"]],
+                lds, rds, out, [(p["path"], p.get("keep"), catalog.first[p["block"]])
+                                for p in done if p["rows"]],
                 how=how, radius_arcsec=radius_arcsec, left_columns=left_columns,
                 right_columns=right_columns, workers=workers, scheduler=scheduler,
                 overwrite=overwrite,
             )
         if catalog_tmp is not None:  # last: a catalog.parquet means a finished result
             os.replace(catalog_tmp, out / CATALOG_NAME)
-        result.write_seconds = time.perf_counter() - written
+        result.write_seconds = time.perf_counter() - wrote_from
     finally:
         if parts_dir is not None:
             shutil.rmtree(parts_dir, ignore_errors=True)
@@ -448,9 +531,11 @@ def cross_match(
 
 def _match_blocks(
     lds: Dataset, rds: Dataset, blocks: list[_Block], radius_arcsec: float, how: str,
-    workers: int, scheduler: str | None, parts_dir: Path | None,
-) -> list[dict[str, Any]]:
-    """Run the match tasks; their parts in block order (which is healpix order)."""
+    workers: int, scheduler: str | None, parts_dir: Path | None, return_tables: bool,
+    largest_first: bool,
+) -> Iterator[dict[str, Any]]:
+    """Run the match tasks; yield their parts as they finish (``part["block"]`` is the
+    block's index in ``blocks``, which are in healpix order)."""
     lfiles, rfiles = files_by_pixel(lds), files_by_pixel(rds)
     id_dtypes = (lds.schema["object_id"].dtype, rds.schema["object_id"].dtype)
     readers: dict[int, int] = {}
@@ -460,13 +545,14 @@ def _match_blocks(
     args = [
         (i, [f for p in b.left for f in lfiles[p]], [f for p in b.right for f in rfiles[p]],
          id_dtypes, float(radius_arcsec), how, [p for p in b.right if readers[p] > 1],
-         None if parts_dir is None else str(parts_dir / f"block-{i:05d}.parquet"))
+         None if parts_dir is None else str(parts_dir / f"block-{i:05d}.parquet"),
+         return_tables)
         for i, b in enumerate(blocks)
     ]
-    parts = list(run_tasks(_match_task, args, workers=workers, scheduler=scheduler))
-    # Blocks are disjoint NESTED ranges, each sorted inside: in range order, all is sorted.
-    parts.sort(key=lambda part: blocks[part["block"]].left[0])
-    return parts
+    if largest_first:
+        args.sort(key=lambda a: -blocks[a[0]].cost)
+    # Threads locally: matching is numpy sorting and searching, which runs outside the GIL.
+    yield from run_tasks(_match_task, args, workers=workers, scheduler=scheduler, threads=True)
 
 
 def _part_table(part: dict[str, Any], columns: list[str] | None = None) -> Any:
@@ -478,7 +564,8 @@ def _part_table(part: dict[str, Any], columns: list[str] | None = None) -> Any:
 
 
 def _settle_across_blocks(parts: list[dict[str, Any]]) -> dict[int, np.ndarray]:
-    """block -> mask of its pairs to keep: of the right objects claimed in several blocks
+    """block -> mask of its pairs to keep (also put in each such part as ``"keep"``): of the
+    right objects claimed in several blocks
     (each block applied the rule to its own claims), only the rule's winner keeps its pair.
     Only contested pairs (right object in a pixel several blocks read) are loaded."""
     cols = ["contested", "right_file", "right_row", "separation_arcsec", "left_object_id"]
@@ -513,6 +600,9 @@ def _settle_across_blocks(parts: list[dict[str, Any]]) -> dict[int, np.ndarray]:
         mask = np.ones(by_block[block], bool)
         mask[arr["row"][losers][arr["block"][losers] == block]] = False
         keep[block] = mask
+    for part in parts:
+        if part["block"] in keep:
+            part["keep"] = keep[part["block"]]
     return keep
 
 
@@ -525,50 +615,58 @@ def _numpy(column: Any) -> np.ndarray:
     return column.to_numpy()
 
 
-def _write_catalog(parts: list[dict[str, Any]], keep: dict[int, np.ndarray],
-                   result: CrossMatchResult, lds: Dataset, rds: Dataset,
-                   path: Path | None) -> dict[int, int]:
-    """The catalog, part by part in block order, to the Parquet file ``path`` or (None) an
-    in-memory table. Returns each block's first match_id."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _CatalogWriter:
+    """The catalog, block by block in healpix order, to the Parquet file ``path`` or (None)
+    an in-memory table (``result.table``); ``first[block]`` is each block's first match_id."""
 
-    meta = {"how": result.how, "radius_arcsec": result.radius_arcsec,
-            "core_version": mmu_core.__version__,
-            "left": f"{lds.survey}/{lds.config}", "right": f"{rds.survey}/{rds.config}",
-            "left_path": str(lds.path.resolve()), "right_path": str(rds.path.resolve())}
-    schema = pa.schema([
-        ("match_id", pa.int64()), ("left_object_id", _id_type(lds)),
-        ("right_object_id", _id_type(rds)), ("separation_arcsec", pa.float64()),
-        ("ra", pa.float64()), ("dec", pa.float64()), ("healpix", pa.int64()),
-        ("right_ra", pa.float64()), ("right_dec", pa.float64()),
-    ], metadata={"mmu": json.dumps(meta)})
-    writer = None if path is None else pq.ParquetWriter(path, schema)
-    tables = []
-    first: dict[int, int] = {}
-    n = 0
-    try:
-        for part in parts:
-            first[part["block"]] = n
-            if not part["rows"]:
-                continue
-            t = _part_table(part)
-            if part["block"] in keep:
-                t = t.filter(pa.array(keep[part["block"]]))
-            t = t.append_column("match_id", pa.array(np.arange(n, n + t.num_rows)))
-            n += t.num_rows
-            t = t.select(list(CATALOG_FIELDS)).cast(schema)
-            if writer is not None:
-                writer.write_table(t)
-            else:
-                tables.append(t)
-    finally:
-        if writer is not None:
-            writer.close()
-    result.pairs = n
-    if path is None:
-        result.table = pa.concat_tables(tables) if tables else schema.empty_table()
-    return first
+    def __init__(self, result: CrossMatchResult, lds: Dataset, rds: Dataset,
+                 path: Path | None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        meta = {"how": result.how, "radius_arcsec": result.radius_arcsec,
+                "core_version": mmu_core.__version__,
+                "left": f"{lds.survey}/{lds.config}", "right": f"{rds.survey}/{rds.config}",
+                "left_path": str(lds.path.resolve()), "right_path": str(rds.path.resolve())}
+        self.schema = pa.schema([
+            ("match_id", pa.int64()), ("left_object_id", _id_type(lds)),
+            ("right_object_id", _id_type(rds)), ("separation_arcsec", pa.float64()),
+            ("ra", pa.float64()), ("dec", pa.float64()), ("healpix", pa.int64()),
+            ("right_ra", pa.float64()), ("right_dec", pa.float64()),
+        ], metadata={"mmu": json.dumps(meta)})
+        self.result, self.path = result, path
+        self.writer = None if path is None else pq.ParquetWriter(path, self.schema,
+                                                                 **CATALOG_PARQUET)
+        self.tables: list[Any] = []
+        self.first: dict[int, int] = {}
+        self.n = 0
+
+    def add(self, block: int, table: Any, keep: np.ndarray | None = None) -> None:
+        import pyarrow as pa
+
+        self.first[block] = self.n
+        if table is None or not table.num_rows:
+            return
+        if keep is not None:
+            table = table.filter(pa.array(keep))
+        table = table.append_column("match_id", pa.array(np.arange(self.n,
+                                                                   self.n + table.num_rows)))
+        self.n += table.num_rows
+        table = table.select(list(CATALOG_FIELDS)).cast(self.schema)
+        if self.writer is not None:
+            self.writer.write_table(table)
+        else:
+            self.tables.append(table)
+
+    def close(self) -> None:
+        import pyarrow as pa
+
+        if self.writer is not None:
+            self.writer.close()
+        self.result.pairs = self.n
+        if self.path is None:
+            self.result.table = (pa.concat_tables(self.tables) if self.tables
+                                 else self.schema.empty_table())
 
 
 def _id_type(ds: Dataset) -> Any:

@@ -1,4 +1,4 @@
-"""Where units of work run: inline, a local process pool, or a dask.distributed cluster.
+"""Where units of work run: inline, a local process or thread pool, or a dask.distributed cluster.
 
 Every task is a top-level function with picklable arguments that writes its own output files
 under their final names atomically and returns a small summary; the driver only gathers
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any
 
@@ -21,6 +21,7 @@ def run_tasks(
     workers: int = 1,
     scheduler: str | None = None,
     retries: int = 2,
+    threads: bool = False,
 ) -> Iterator[Any]:
     """Run ``fn(*args)`` for each args tuple; yield results as they complete.
 
@@ -28,6 +29,9 @@ def run_tasks(
     ``tcp://127.0.0.1:8786``; then the cluster runs the tasks, and Dask retries a task whose
     worker died up to ``retries`` times. Otherwise ``workers`` > 1 uses a local process pool
     (spawned processes, which load plugins from their entry points) and 1 runs inline.
+    ``threads=True`` makes the local pool a thread pool: for tasks that spend their time in
+    numpy calls that release the GIL (sorting, searching, arithmetic on big arrays), it saves
+    starting processes and shares memory-mapped inputs; a cluster ignores it.
     """
     scheduler = scheduler or os.environ.get("MMU_SCHEDULER") or None
     if not args_list:
@@ -38,8 +42,9 @@ def run_tasks(
         for args in args_list:
             yield fn(*args)
     else:
-        ctx = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pool_ = (ThreadPoolExecutor(max_workers=workers) if threads else
+                 ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")))
+        with pool_ as pool:
             futures = [pool.submit(fn, *args) for args in args_list]
             try:
                 for fut in as_completed(futures):

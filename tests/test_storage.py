@@ -43,6 +43,13 @@ def _all_rows(path):
     return {k: v[order] for k, v in rows.items()}
 
 
+def test_shipped_neighbour_table_is_healpys():
+    pixels = np.arange(layout.NPIX)
+    expected = healpy.get_all_neighbours(layout.NSIDE, pixels, nest=True).T
+    np.testing.assert_array_equal(layout.neighbours(pixels), expected)
+    assert layout.neighbours(np.array([5]))[0].tolist() == expected[5].tolist()
+
+
 def test_layout_paths_round_trip():
     shard = layout.ShardFile(1234, 2, 3)
     assert shard.relpath == "healpix=1234/002-of-003.hdf5"

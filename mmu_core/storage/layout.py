@@ -7,6 +7,8 @@ splitting for pixels over the size budget.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ NSIDE = 16
 NEST = True
 ORDERING = "NESTED"
 NPIX = 12 * NSIDE * NSIDE
+PIXEL_AREA_DEG2 = 4.0 * math.pi * (180.0 / math.pi) ** 2 / NPIX  # 13.43 square degrees
 MANIFEST_NAME = "manifest.json"
 INDEX_DIR = "_index"
 STAGING_DIR = "_staging"
@@ -60,7 +63,7 @@ def parse_pixel_dir(name: str) -> int | None:
 
 def parse_relpath(relpath: str) -> ShardFile | None:
     """``healpix=N/i-of-n.hdf5`` -> ShardFile, or None if the path is not a shard."""
-    parts = Path(relpath).parts
+    parts = str(relpath).replace("\\", "/").split("/")  # (no pathlib: runs once a file)
     if len(parts) != 2:
         return None
     pixel = parse_pixel_dir(parts[0])
@@ -105,6 +108,22 @@ def healpix_of(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     import healpy
 
     return healpy.ang2pix(NSIDE, np.asarray(ra, float), np.asarray(dec, float), lonlat=True, nest=NEST).astype(np.int64)
+
+
+NEIGHBOURS_FILE = Path(__file__).with_name("neighbours_nside16_nested.npy")
+
+
+@functools.cache
+def _neighbour_table() -> np.ndarray:
+    return np.load(NEIGHBOURS_FILE)
+
+
+def neighbours(pixels: np.ndarray) -> np.ndarray:
+    """(n, 8) NSIDE-16 NESTED neighbours of each pixel (SW, W, NW, N, NE, E, SE, S; -1 where a
+    pixel has only 7), as ``healpy.get_all_neighbours`` gives them. Read from a table shipped
+    with the package (made by healpy, checked against it by the tests): importing healpy
+    takes ~0.8 s (it loads matplotlib), longer than planning a whole cross-match."""
+    return _neighbour_table()[np.asarray(pixels, dtype=np.int64)].astype(np.int64)
 
 
 def tmp_name(final: Path, token: str) -> Path:
