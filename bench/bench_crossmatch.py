@@ -3,21 +3,24 @@
 For each size N, two stored datasets of N objects each (object_id, ra, dec, mag) are written
 once under ``bench/data/xmatch-N/`` (reused by later runs): the left catalog uniform on the
 sky; the right one half counterparts of left objects (Rayleigh offsets, sigma 0.3 arcsec) and
-half uniform. Then, each in its own subprocess so its peak memory is its own:
+half uniform. They are generated 10^7 objects at a time, staged and merged per pixel as the
+sharder does, so 10^8 fits in memory too. Then, each in its own subprocess so its peak memory
+is its own:
 
 - **mmu**: ``cross_match(left, right, OUT, radius_arcsec=R, how="all", workers=W,
-  catalog_only=True)`` — reads object_id/ra/dec from the stored files and writes
-  ``catalog.parquet``;
+  catalog_only=True)`` — reads object_id/ra/dec from the datasets' positions sidecar and
+  writes ``catalog.parquet``;
 - **astropy**: reads ra/dec of every stored file of both datasets with h5py, builds
   ``SkyCoord``s and calls ``search_around_sky(left, right, R)`` (time includes the read, which
   is reported separately too).
 
 Peak memory is the largest summed RSS of the subprocess and its children (polled every
-20 ms with psutil), so mmu's worker processes count. Both runs see a warm page cache (every
-file is read once before timing). Results go to BENCHMARKS.md under "## Cross-match"
+20 ms with psutil). Both runs see a warm page cache (every file is read once before timing).
+astropy is not run above ``--astropy-up-to`` (default 10^7): it holds everything in one
+process (~3.5 GB at 10^7). Results go to BENCHMARKS.md under "## Cross-match"
 (only that section is replaced, through bench/report.py).
 
-    .venv/bin/python bench/bench_crossmatch.py --sizes 1000000 10000000 --workers 1 2
+    .venv/bin/python bench/bench_crossmatch.py --sizes 1000000 10000000 100000000 --workers 1 2
 """
 
 from __future__ import annotations
@@ -53,70 +56,113 @@ def _offset(ra: np.ndarray, dec: np.ndarray, sep_deg: np.ndarray, pa_deg: np.nda
     return np.where(ra2 >= 360.0, 0.0, ra2), np.degrees(dec2)
 
 
-def make_catalogs(n: int, seed: int = 0) -> tuple[dict, dict]:
-    rng = np.random.default_rng(seed)
-    lra, ldec = _uniform_sky(rng, n)
-    left = {"object_id": rng.permutation(n).astype(np.int64) + 1_000_000_000_000,
-            "ra": lra, "dec": ldec, "mag": rng.normal(21, 1, n).astype(np.float32)}
-    k = n // 2
-    src = rng.choice(n, k, replace=False)
+GENERATOR = 2  # bumped when the generated data change: older data are rewritten
+CHUNK = 10_000_000  # objects generated, staged and held in memory at a time
+
+
+def make_chunk(n: int, c: int, seed: int = 0) -> tuple[dict, dict]:
+    """Chunk ``c`` (of ``ceil(n / CHUNK)``) of both catalogs: ids unique over all chunks."""
+    rng = np.random.default_rng([seed, c])
+    start = c * CHUNK
+    m = min(CHUNK, n - start)
+    lra, ldec = _uniform_sky(rng, m)
+    left = {"object_id": rng.permutation(m).astype(np.int64) + 1_000_000_000_000 + start,
+            "ra": lra, "dec": ldec, "mag": rng.normal(21, 1, m).astype(np.float32)}
+    k = m // 2
+    src = rng.choice(m, k, replace=False)
     sep = rng.rayleigh(0.3, k) / 3600.0
     cra, cdec = _offset(lra[src], ldec[src], sep, rng.uniform(0, 360, k))
-    rra, rdec = _uniform_sky(rng, n - k)
-    right = {"object_id": rng.permutation(n).astype(np.int64) + 5_000_000_000_000,
+    rra, rdec = _uniform_sky(rng, m - k)
+    right = {"object_id": rng.permutation(m).astype(np.int64) + 5_000_000_000_000 + start,
              "ra": np.concatenate([cra, rra]), "dec": np.concatenate([cdec, rdec]),
-             "mag": rng.normal(21, 1, n).astype(np.float32)}
+             "mag": rng.normal(21, 1, m).astype(np.float32)}
     return left, right
 
 
-def _write_group(dataset_dir: str, key: str, cols: dict) -> int:
-    from mmu_core.storage.writer import write_rows
+def _stage(dataset_dir: str, key: str, cols: dict) -> tuple[str, str, list[int]]:
+    from mmu_core.storage import layout
+    from mmu_core.storage.writer import UnitResult, UnitStager
 
-    write_rows(Path(dataset_dir), [cols], {"survey": Path(dataset_dir).parent.name,
-                                           "config": "bench"}, key=key)
-    return len(cols["object_id"])
+    stager = UnitStager(Path(dataset_dir) / layout.STAGING_DIR, key)
+    stager.add(cols, 0)
+    return dataset_dir, key, sorted(stager.finish(UnitResult(key=key)).pixels)
 
 
-def write_dataset(dataset_dir: Path, cols: dict, workers: int) -> None:
-    """Stored dataset (HEALPix layout, index, manifest) from columns, pixel groups in parallel."""
+def _merge(dataset_dir: str, pixels: list[int], keys: dict[int, list[str]], schema: dict) -> int:
+    from mmu_core.storage import layout
+    from mmu_core.storage.writer import merge_pixel
+
+    staging = Path(dataset_dir) / layout.STAGING_DIR
+    attrs = {"survey": Path(dataset_dir).parent.name, "config": "bench"}
+    for pixel in pixels:
+        merge_pixel(Path(dataset_dir), pixel,
+                    [(k, staging / k / f"pix-{pixel}.hdf5") for k in keys[pixel]], schema, attrs)
+    return len(pixels)
+
+
+def write_datasets(paths: tuple[Path, Path], n: int, workers: int) -> None:
+    """Both stored datasets (HEALPix layout, index, positions sidecar, manifest), CHUNK
+    objects at a time: each chunk is staged per base pixel, then every pixel is merged from
+    its fragments, as the sharder does; memory stays bounded by a chunk."""
     from mmu_core.concat import finalize_dataset
     from mmu_core.executors import run_tasks
     from mmu_core.storage import layout
     from mmu_core.storage.columns import schema_of
 
-    if dataset_dir.exists():
-        shutil.rmtree(dataset_dir)
-    dataset_dir.mkdir(parents=True)
-    pix = layout.healpix_of(cols["ra"], cols["dec"])
-    order = np.argsort(pix, kind="stable")
-    cols = {k: v[order] for k, v in cols.items()}
-    pix = pix[order]
-    bounds = np.searchsorted(pix, np.arange(0, layout.NPIX + 1, 256))  # 12 base-pixel groups
-    args = [(str(dataset_dir), f"g{i:02d}", {k: v[a:b] for k, v in cols.items()})
-            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)) if b > a]
-    for _ in run_tasks(_write_group, args, workers=workers):
-        pass
-    finalize_dataset(dataset_dir, survey=dataset_dir.parent.name, config="bench", modality=None,
-                     columns=schema_of(cols), extra={"bench_rows": len(pix)})
+    for p in paths:
+        if p.exists():
+            shutil.rmtree(p)
+        p.mkdir(parents=True)
+    keys: list[dict[int, list[str]]] = [{}, {}]
+    schema = None
+    for c in range(-(-n // CHUNK)):
+        chunk = make_chunk(n, c)
+        schema = schema_of(chunk[0])
+        args = []
+        for path, cols in zip(paths, chunk, strict=True):
+            pix = layout.healpix_of(cols["ra"], cols["dec"])
+            order = np.argsort(pix, kind="stable")
+            bounds = np.searchsorted(pix[order], np.arange(0, layout.NPIX + 1, 256))
+            for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+                if b > a:
+                    sel = order[a:b]
+                    args.append((str(path), f"c{c:03d}g{g:02d}",
+                                 {k: v[sel] for k, v in cols.items()}))
+        for path, key, pixels in run_tasks(_stage, args, workers=workers):
+            side = [str(p) for p in paths].index(path)
+            for pixel in pixels:
+                keys[side].setdefault(pixel, []).append(key)
+        print(f"    staged chunk {c + 1} of {-(-n // CHUNK)}", flush=True)
+    for side, path in enumerate(paths):
+        pixels = sorted(keys[side])
+        groups = [pixels[i::4 * workers] for i in range(4 * workers)]
+        for _ in run_tasks(_merge, [(str(path), g, keys[side], schema) for g in groups if g],
+                           workers=workers):
+            pass
+        finalize_dataset(path, survey=path.parent.name, config="bench", modality=None,
+                         columns=schema, extra={"bench_rows": n, "bench_generator": GENERATOR})
 
 
 def ensure_data(data: Path, n: int, workers: int) -> tuple[Path, Path]:
     root = data / f"xmatch-{n}"
     paths = (root / "left" / "bench", root / "right" / "bench")
-    ok = all((p / "manifest.json").is_file()
-             and json.loads((p / "manifest.json").read_text())["rows"] == n for p in paths)
-    if not ok:
+
+    def current(p: Path) -> bool:
+        if not (p / "manifest.json").is_file():
+            return False
+        m = json.loads((p / "manifest.json").read_text())
+        return m["rows"] == n and m.get("extra", {}).get("bench_generator") == GENERATOR
+
+    if not all(current(p) for p in paths):
         t = time.perf_counter()
-        left, right = make_catalogs(n)
-        for p, cols in zip(paths, (left, right), strict=True):
-            write_dataset(p, cols, workers)
+        write_datasets(paths, n, workers)
         print(f"  wrote 2 x {n:,} stored objects in {time.perf_counter() - t:.0f} s", flush=True)
     return paths
 
 
 def warm(paths: tuple[Path, ...]) -> None:
     for p in paths:
-        for f in sorted(p.glob("healpix=*/*.hdf5")):
+        for f in sorted([*p.glob("healpix=*/*.hdf5"), *p.glob("_index/*.npy")]):
             with open(f, "rb") as fh:
                 while fh.read(1 << 22):
                     pass
@@ -124,9 +170,13 @@ def warm(paths: tuple[Path, ...]) -> None:
 
 # ---- the two measured runs (each in its own subprocess) ---------------------------------
 def run_mmu(left: str, right: str, out: str, radius: float, workers: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401
+
     import mmu_core
 
-    t = time.perf_counter()
+    pa.array([0])  # pyarrow imports pandas on first use: libraries load before the timer,
+    t = time.perf_counter()  # as astropy's do in run_astropy
     result = mmu_core.cross_match(left, right, out, radius_arcsec=radius, how="all",
                                   workers=workers, catalog_only=True, overwrite=True)
     return {"seconds": time.perf_counter() - t, "pairs": len(result), "tasks": result.tasks,
@@ -191,10 +241,11 @@ def section_text(rows: list[dict], command: str, radius: float, load: float) -> 
         f"Machine: {machine()}, 1-minute "
         f"load average {load:.1f} before the runs; warm page cache; one run each. "
         f"Radius {radius}\"; mmu `how=\"all\"`, `catalog_only=True` (writes catalog.parquet), "
-        "workers are processes; astropy "
-        "`search_around_sky` in one process, its time including reading ra/dec from the same "
-        "stored files. Rows/s = (left + right rows) / seconds. Peak memory = largest summed "
-        "RSS of the process and its workers.",
+        "workers are threads (the zones matcher is numpy sorting and searching, outside the "
+        "GIL); astropy `search_around_sky` in one process, its time including reading ra/dec "
+        "from the same stored files (mmu reads them from the positions sidecar the build "
+        "writes). Both timers start after the libraries are imported. Rows/s = (left + right "
+        "rows) / seconds. Peak memory = largest summed RSS of the process and its children.",
         "",
         "| objects (each side) | tool | seconds | rows/s | pairs | peak memory (MB) | notes |",
         "|---:|---|---:|---:|---:|---:|---|",
@@ -214,8 +265,14 @@ def section_text(rows: list[dict], command: str, radius: float, load: float) -> 
                 continue
             same = "same pair count" if m["pairs"] == a["pairs"] else "PAIR COUNTS DIFFER"
             lines.append(f"- {n:,} x {n:,}, {tool}: astropy time / mmu time = "
-                         f"{a['seconds'] / m['seconds']:.1f}; mmu peak memory = "
-                         f"{m['peak_rss_mb'] / a['peak_rss_mb']:.0%} of astropy's ({same}).")
+                         f"{a['seconds'] / m['seconds']:.1f} (astropy's search alone, without "
+                         f"its read: {(a['seconds'] - a['read_seconds']) / m['seconds']:.1f}); "
+                         f"mmu peak memory = {m['peak_rss_mb'] / a['peak_rss_mb']:.0%} of "
+                         f"astropy's ({same}).")
+    for n, tools in speed.items():
+        if "astropy" not in tools:
+            lines.append(f"- {n:,} x {n:,}: no astropy run (it holds every coordinate and its "
+                         "trees in one process; see its peak at the sizes above).")
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +293,9 @@ def main() -> None:
                         help="one mmu run per worker count")
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--no-astropy", action="store_true", help="skip the astropy runs")
+    parser.add_argument("--astropy-up-to", type=int, default=10_000_000,
+                        help="no astropy run above this size (it holds every coordinate and "
+                             "tree in one process: ~3.5 GB at 10^7, so ~35 GB at 10^8)")
     args = parser.parse_args()
     command = "python bench/bench_crossmatch.py " + " ".join(sys.argv[1:])
     rows = []
@@ -249,11 +309,11 @@ def main() -> None:
             m = measure(["mmu", str(left), str(right), str(out), str(args.radius), str(w)])
             tool = f"mmu, {w} worker{'s' if w > 1 else ''}"
             rows.append({"n": n, "tool": tool, **m,
-                         "notes": f"{m['tasks']} tasks; planning + matching (incl. starting the "
-                                  f"workers) {m['match_seconds']:.1f} s, writing the catalog "
-                                  f"{m['write_seconds']:.1f} s"})
+                         "notes": f"{m['tasks']} tasks; until the last block is matched (the "
+                                  f"catalog is written meanwhile) {m['match_seconds']:.1f} s, "
+                                  f"then {m['write_seconds']:.1f} s"})
             print(f"  {tool}: {m}", flush=True)
-        if not args.no_astropy:
+        if not args.no_astropy and n <= args.astropy_up_to:
             a = measure(["astropy", str(left), str(right), str(args.radius)])
             rows.append({"n": n, "tool": "astropy", **a,
                          "notes": f"of which reading {a['read_seconds']:.1f} s"})

@@ -9,16 +9,20 @@ How it works
    order-k pixel, split in four until its left rows plus the right rows it needs fit
    ``max_task_rows``); each block is one task, which reads its left pixels and the right pixels
    they need. So only pixels present in both datasets (with their neighbours) are opened.
-2. **Match** (one task per block, in parallel through :func:`mmu_core.executors.run_tasks`):
-   only ``object_id``, ``ra`` and ``dec`` are read; a :class:`scipy.spatial.cKDTree` on unit
-   vectors finds pairs within the chord ``2 sin(r / 2)``. A pair belongs to the block of its
-   left object, so every pair is found exactly once, as if there were no partitioning. Memory
-   per task is bounded by ``max_task_rows`` (or by one pixel and its neighbours, whichever is
-   larger), never by the catalogs.
+2. **Match** (one task per block, in parallel through :func:`mmu_core.executors.run_tasks`,
+   on threads locally): only ``object_id``, ``ra`` and ``dec`` are read, from the positions
+   sidecar the build writes (``_index/pos_*.npy``; the pixel files where there is none);
+   :func:`mmu_core.skymatch.pairs_within` (the zones algorithm: sort by declination zone and
+   ra, binary-search each object's window, test the unit-vector chord ``<= 2 sin(r / 2)`` as
+   astropy's KD-tree does) finds the pairs. A pair belongs to the block of its left object,
+   so every pair is found exactly once, as if there were no partitioning. Memory per task is
+   bounded by ``max_task_rows`` (or by one pixel and its neighbours, whichever is larger),
+   never by the catalogs. For ``how="all"`` the driver writes each block's pairs to the
+   catalog as soon as the blocks before it are done, while later blocks are matched.
 3. **Resolve** (``how="nearest"``): see :func:`cross_match` for the one-to-one rule.
 4. **Write** ``OUT/catalog.parquet`` and the matched dataset, whose rows are gathered from the
-   two inputs by random access (the (file, row) of every matched object is known from step 2),
-   one task per block again.
+   two inputs by random access (the (file, row) of every matched object is known from step 2,
+   kept in temporary part files), one task per block again.
 """
 
 from __future__ import annotations
@@ -455,8 +459,9 @@ def cross_match(
     object, ``right_ra``, ``right_dec``) and, unless ``catalog_only``, the matched dataset
     ``OUT/<left>_x_<right>/matched`` (see :func:`write_matched_dataset`). Without ``out`` only
     the catalog is computed and returned. ``left_columns``/``right_columns`` limit the columns
-    copied into the matched dataset (default: all). Blocks of pixels run on ``workers``
-    processes (or the dask ``scheduler``).
+    copied into the matched dataset (default: all). Blocks of pixels are matched on
+    ``workers`` threads (or the dask ``scheduler``); the matched dataset is written by
+    ``workers`` processes.
     """
     started = time.perf_counter()
     if how not in HOW:
@@ -817,7 +822,8 @@ def crossmatch_command(
     radius: float = typer.Option(1.0, "--radius", help="match radius, arcsec"),
     how: str = typer.Option("nearest", "--how", help="nearest (one-to-one) or all (every pair)"),
     out: Path = typer.Option(..., "--out", help="output folder: catalog.parquet + matched dataset"),
-    workers: int = typer.Option(1, "--workers", help="worker processes"),
+    workers: int = typer.Option(1, "--workers", help="parallel workers (threads to match, "
+                                "processes to write the matched dataset)"),
     catalog_only: bool = typer.Option(False, "--catalog-only",
                                       help="write catalog.parquet only, no matched dataset"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier result in OUT"),

@@ -8,6 +8,7 @@ borders, around both poles and across ra = 0/360; the expected pairs come from a
 from __future__ import annotations
 
 import json
+import shutil
 
 import astropy.units as u
 import healpy
@@ -431,3 +432,45 @@ def test_positions_sidecar_and_file_reads_give_the_same_pairs(tmp_path):
     from_files = cross_match(left, right, None, radius_arcsec=1.0, how="all").catalog
     assert with_sidecar.num_rows > n // 2
     assert with_sidecar.equals(from_files)
+
+
+@pytest.mark.parametrize("how", ["all", "nearest"])
+def test_threads_and_many_blocks_give_the_inline_catalog_in_order(catalogs, tmp_path, how):
+    """Blocks matched on 2 threads (the catalog of how="all" written as blocks finish, the
+    claims of how="nearest" settled across blocks) give the same catalog as one block at a
+    time; rows run in (healpix, left id, right id) order and match_id counts them."""
+    inline = cross_match(catalogs["lpath"], catalogs["rpath"], tmp_path / "inline",
+                         radius_arcsec=RADIUS, how=how, catalog_only=True)
+    threaded = cross_match(catalogs["lpath"], catalogs["rpath"], tmp_path / "threads",
+                           radius_arcsec=RADIUS, how=how, catalog_only=True, workers=2,
+                           max_task_rows=20_000)
+    assert threaded.tasks > 4 * inline.tasks
+    a, b = inline.catalog, threaded.catalog
+    assert a.num_rows > 50_000 and a.equals(b)
+    assert not (tmp_path / "threads" / "parts").exists()
+    assert [p.name for p in (tmp_path / "threads").iterdir()] == ["catalog.parquet"]
+    hp, lid, rid = (np.asarray(b[c]) for c in ("healpix", "left_object_id", "right_object_id"))
+    np.testing.assert_array_equal(np.lexsort((rid, lid, hp)), np.arange(len(hp)))
+    np.testing.assert_array_equal(np.asarray(b["match_id"]), np.arange(len(hp)))
+
+
+def test_rows_stored_out_of_id_order_still_give_an_ordered_catalog(catalogs, tmp_path):
+    """An MMU v1 folder (no manifest, no sidecar) whose rows are not sorted by object_id:
+    the pairs are the same and the catalog is still in (healpix, left id, right id) order."""
+    import h5py
+
+    v1 = tmp_path / "v1" / "lsurvey" / "test"
+    v1.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for pixel_dir in sorted(catalogs["lpath"].glob("healpix=*")):
+        shutil.copytree(pixel_dir, v1 / pixel_dir.name)
+        for f in (v1 / pixel_dir.name).glob("*.hdf5"):
+            with h5py.File(f, "r+") as h:
+                perm = rng.permutation(h["object_id"].shape[0])
+                for name in list(h):
+                    h[name][...] = h[name][...][perm]
+    expected = cross_match(catalogs["lpath"], catalogs["rpath"], radius_arcsec=RADIUS,
+                           how="all").catalog
+    got = cross_match(v1, catalogs["rpath"], radius_arcsec=RADIUS, how="all").catalog
+    cols = ["left_object_id", "right_object_id", "separation_arcsec", "healpix"]
+    assert got.select(cols).equals(expected.select(cols))
