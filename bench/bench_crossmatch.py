@@ -180,7 +180,8 @@ def run_mmu(left: str, right: str, out: str, radius: float, workers: int) -> dic
     result = mmu_core.cross_match(left, right, out, radius_arcsec=radius, how="all",
                                   workers=workers, catalog_only=True, overwrite=True)
     return {"seconds": time.perf_counter() - t, "pairs": len(result), "tasks": result.tasks,
-            "match_seconds": result.match_seconds, "write_seconds": result.write_seconds}
+            "match_seconds": result.match_seconds, "write_seconds": result.write_seconds,
+            "catalog_mb": result.catalog_path.stat().st_size / 2**20}
 
 
 def run_astropy(left: str, right: str, radius: float) -> dict:
@@ -309,9 +310,9 @@ def main() -> None:
             m = measure(["mmu", str(left), str(right), str(out), str(args.radius), str(w)])
             tool = f"mmu, {w} worker{'s' if w > 1 else ''}"
             rows.append({"n": n, "tool": tool, **m,
-                         "notes": f"{m['tasks']} tasks; until the last block is matched (the "
-                                  f"catalog is written meanwhile) {m['match_seconds']:.1f} s, "
-                                  f"then {m['write_seconds']:.1f} s"})
+                         "notes": f"{m['tasks']} tasks (blocks of pixels); catalog "
+                                  f"{m['catalog_mb']:,.0f} MB, written while later blocks "
+                                  "were matched"})
             print(f"  {tool}: {m}", flush=True)
         if not args.no_astropy and n <= args.astropy_up_to:
             a = measure(["astropy", str(left), str(right), str(args.radius)])

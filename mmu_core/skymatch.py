@@ -113,7 +113,14 @@ def pairs_within(
     rkey = (rzone - z0) * STRIDE + rra
     rorder = np.argsort(rkey)
     rkey = rkey[rorder]
-    lorder = np.argsort((lzone - z0) * STRIDE + lra)
+    # The left side only needs grouping by zone: queries of one zone share their binary
+    # search's path down to that zone's few keys, so they run as fast as fully sorted ones;
+    # a stable sort of 16-bit zone numbers is numpy's radix sort, ~5x faster than argsort.
+    span = int(lzone.max()) - z0
+    if span < 2**16:
+        lorder = np.argsort((lzone - z0).astype(np.uint16), kind="stable")
+    else:
+        lorder = np.argsort(lzone, kind="stable")
     zone = lzone[lorder]
     ra = lra[lorder]
     dec = ldec[lorder]
