@@ -827,6 +827,9 @@ def crossmatch_command(
     catalog_only: bool = typer.Option(False, "--catalog-only",
                                       help="write catalog.parquet only, no matched dataset"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier result in OUT"),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", envvar="MMU_SCHEDULER", help="dask.distributed scheduler address"
+    ),
 ) -> None:
     """Cross-match two datasets by sky position: OUT/catalog.parquet and a matched dataset
     holding both sides' columns (namespaced by survey) in the same HEALPix layout."""
@@ -835,7 +838,7 @@ def crossmatch_command(
     console = Console()
     try:
         result = cross_match(left, right, out, radius_arcsec=radius, how=how, workers=workers,
-                             catalog_only=catalog_only, overwrite=overwrite)
+                             scheduler=scheduler, catalog_only=catalog_only, overwrite=overwrite)
     except (MMUError, KeyError) as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -89,6 +89,32 @@ def test_cluster_build_matches_local_byte_for_byte(cluster):
     assert check.returncode == 0, check.stdout
 
 
+@pytest.mark.parametrize("how", ["all", "nearest"])
+def test_cluster_crossmatch_matches_local(cluster, how):
+    """Cross-match tasks on the cluster's workers (pairs shipped back to the driver, the
+    matched dataset written by the workers) give the local result, file for file."""
+    import pyarrow.parquet as pq
+
+    root = cluster["root"]
+    src = root / "xm-src"
+    if not src.exists():
+        assert _build(cluster, src, "--workers", "1").returncode == 0
+    dataset = src / "clusterdemo" / "default"
+    outs = {}
+    for name, extra in (("local", ["--workers", "1"]),
+                        ("remote", ["--scheduler", cluster["address"]])):
+        outs[name] = root / f"xm-{how}-{name}"
+        res = run(cluster["venv"] / "bin" / "mmu", "crossmatch", dataset, dataset, "--radius",
+                  "20", "--how", how, "--out", outs[name], *extra, env=cluster["env"])
+        assert res.returncode == 0, res.stderr
+    local, remote = (pq.read_table(outs[k] / "catalog.parquet") for k in ("local", "remote"))
+    assert local.num_rows >= 3000 and local.equals(remote)
+    if how == "all":  # every object meets itself, and some others within 20"
+        assert local.num_rows > 3000
+    a, b = (_files(outs[k] / "left_x_right" / "matched") for k in ("local", "remote"))
+    assert a and a == b
+
+
 def test_worker_killed_mid_build_still_completes(cluster):
     root = cluster["root"]
     out = root / "killed"
