@@ -320,10 +320,7 @@ def _pairs(left: Positions, right: Positions, radius_arcsec: float, how: str,
         li, ri, chord = pairs_within(left.ra, left.dec, right.ra, right.dec, radius_arcsec,
                                      zone_height_deg=zone_height(radius_arcsec, density))
         if how == "nearest" and len(li):
-            order = np.lexsort((right.id[ri], chord, li))
-            first = np.ones(len(order), bool)
-            first[1:] = li[order][1:] != li[order][:-1]
-            keep = order[first]
+            keep = best_per_group(li, len(left), chord, right.id[ri])
             li, ri, chord = li[keep], ri[keep], chord[keep]
         return li, ri, chord
     # Large radii: all pairs could be very many; one nearest neighbour per left object.
@@ -358,11 +355,10 @@ def _match_task(
 ) -> dict[str, Any]:
     """Task: the pairs whose left object lies in the left files' pixels, sorted by (healpix,
     left id, right id); for ``nearest`` already one-to-one within the block. They go to the
-    Parquet file ``part_path`` when there is one (for the driver to settle ``nearest`` claims
+    Arrow file ``part_path`` when there is one (for the driver to settle ``nearest`` claims
     without holding every pair, and for the matched-dataset writers), and are returned as an
     Arrow table with ``return_table`` (the driver writes them to the catalog as they come)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     left = read_positions(left_files, id_dtypes[0])
     right = read_positions(right_files, id_dtypes[1])
@@ -374,7 +370,7 @@ def _match_task(
     if how == "nearest" and len(li):
         # The rule within the block (in parallel); the driver settles right objects that
         # left objects of two blocks claim. A right row of this block is one right object.
-        keep = one_to_one(ri, sep, left.id[li])
+        keep = one_to_one(ri, sep, left.id[li], n_keys=len(right))
         li, ri, sep = li[keep], ri[keep], sep[keep]
     order = pair_order(left.rank()[li], right.id[ri])
     li, ri, sep = li[order], ri[order], sep[order]
@@ -394,16 +390,30 @@ def _match_task(
     if return_table:
         part["table"] = table
     if part_path is not None and table.num_rows:
-        pq.write_table(table, part_path, **PART_PARQUET)
+        write_part(table, part_path)
         part["path"] = part_path
     return part
 
 
-# Temporary parts: no compression (random doubles do not shrink), dictionaries only where
-# values repeat (trying them on every column costs more than the write itself).
-PART_PARQUET = {"compression": "none", "use_dictionary": ["healpix", "left_file", "right_file"]}
-# The catalog likewise (every Parquet reader reads uncompressed columns): ids, coordinates
-# and separations hardly compress, and snappy plus dictionary attempts cost 2-3x the write.
+def write_part(table: Any, path: str) -> None:
+    """A temporary part: an uncompressed Arrow IPC file, written as fast as memory is copied
+    and read back through a memory map without decoding."""
+    import pyarrow as pa
+
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_part(path: str, columns: list[str] | None = None) -> Any:
+    import pyarrow as pa
+
+    table = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+    return table if columns is None else table.select(columns)
+
+
+# The catalog: uncompressed (every Parquet reader reads that), dictionaries only where values
+# repeat: ids, coordinates and separations hardly compress, and snappy plus dictionary
+# attempts on every column cost 2-3x the write.
 CATALOG_PARQUET = {"compression": "none", "use_dictionary": ["healpix"]}
 
 
@@ -411,16 +421,34 @@ CATALOG_FIELDS = ("match_id", "left_object_id", "right_object_id", "separation_a
                   "dec", "healpix", "right_ra", "right_dec")
 
 
-def one_to_one(right_key: np.ndarray, separation: np.ndarray, left_id: np.ndarray) -> np.ndarray:
+def best_per_group(group: np.ndarray, n_groups: int, *keys: np.ndarray) -> np.ndarray:
+    """Sorted indices of the best element of each group (``group`` in ``[0, n_groups)``): the
+    smallest by ``keys[0]``, then ``keys[1]``... Most groups have one element; only the others
+    are sorted."""
+    count = np.bincount(group, minlength=n_groups)
+    several = count[group] > 1
+    best = np.flatnonzero(~several)
+    crowd = np.flatnonzero(several)
+    if len(crowd):
+        order = np.lexsort(tuple(k[crowd] for k in reversed(keys)) + (group[crowd],))
+        g = group[crowd][order]
+        first = np.ones(len(order), bool)
+        first[1:] = g[1:] != g[:-1]
+        best = np.concatenate([best, crowd[order[first]]])
+    return np.sort(best)
+
+
+def one_to_one(right_key: np.ndarray, separation: np.ndarray, left_id: np.ndarray,
+               n_keys: int | None = None) -> np.ndarray:
     """Indices of the candidates that keep their right object: for each right object, the
-    candidate with the smallest separation (ties: the smallest left object_id)."""
+    candidate with the smallest separation (ties: the smallest left object_id). ``right_key``
+    identifies right objects; with ``n_keys`` it is already a number in ``[0, n_keys)``."""
     if len(right_key) == 0:
         return np.empty(0, np.int64)
-    order = np.lexsort((left_id, separation, right_key))
-    rk = right_key[order]
-    first = np.ones(len(order), bool)
-    first[1:] = rk[1:] != rk[:-1]
-    return np.sort(order[first])
+    if n_keys is None:
+        _, right_key = np.unique(right_key, return_inverse=True)
+        n_keys = int(right_key.max()) + 1
+    return best_per_group(right_key, n_keys, separation, left_id)
 
 
 # ---- driver -----------------------------------------------------------------------------
@@ -550,7 +578,7 @@ def _match_blocks(
     args = [
         (i, [f for p in b.left for f in lfiles[p]], [f for p in b.right for f in rfiles[p]],
          id_dtypes, float(radius_arcsec), how, [p for p in b.right if readers[p] > 1],
-         None if parts_dir is None else str(parts_dir / f"block-{i:05d}.parquet"),
+         None if parts_dir is None else str(parts_dir / f"block-{i:05d}.arrow"),
          return_tables)
         for i, b in enumerate(blocks)
     ]
@@ -561,11 +589,9 @@ def _match_blocks(
 
 
 def _part_table(part: dict[str, Any], columns: list[str] | None = None) -> Any:
-    import pyarrow.parquet as pq
-
     if "table" in part:
         return part["table"] if columns is None else part["table"].select(columns)
-    return pq.read_table(part["path"], columns=columns)
+    return read_part(part["path"], columns)
 
 
 def _settle_across_blocks(parts: list[dict[str, Any]]) -> dict[int, np.ndarray]:
@@ -731,7 +757,7 @@ def write_matched_dataset(
     manifest has modality ``"matched"``, the sides' aliases under their namespaces and both
     sides' provenance (``provenance.left``/``right``, ``extra.sides``).
 
-    ``parts`` are the match tasks' Parquet parts: (path, mask of the pairs kept or None, first
+    ``parts`` are the match tasks' Arrow parts: (path, mask of the pairs kept or None, first
     match_id). A part holds the pairs of one block of pixels, so each task writes whole pixels
     and no two tasks write the same one.
     """
@@ -781,12 +807,10 @@ def _write_task(
     rns: str, attrs: dict, batch_rows: int,
 ) -> int:
     """Task: gather one block's matched rows from both inputs (random access) and write them."""
-    import pyarrow.parquet as pq
-
     from mmu_core.storage.writer import write_rows
 
-    table = pq.read_table(part_path, columns=["ra", "dec", "separation_arcsec", "left_file",
-                                              "left_row", "right_file", "right_row"])
+    table = read_part(part_path, ["ra", "dec", "separation_arcsec", "left_file", "left_row",
+                                  "right_file", "right_row"])
     pairs = {name: table.column(name).to_numpy() for name in table.column_names}
     if mask is not None:
         pairs = {k: v[mask] for k, v in pairs.items()}
