@@ -135,23 +135,31 @@ def pairs_within(
         alpha = ra_half_width(dec, r)
     whole = alpha >= 179.9999  # (windows that nearly wrap: the whole zone, never twice)
     where = (dec + 90.0) / h - zone  # position inside the zone, 0..1
-    everyone = np.arange(len(ra))
     rows, los, his = [], [], []
     for step, sel in (
-        (0, everyone),
+        (0, None),  # every object: its own zone (no copies)
         (-1, np.flatnonzero(where < r / h + EDGE_FUDGE)),
         (1, np.flatnonzero(where > 1.0 - r / h - EDGE_FUDGE)),
     ):
-        base = (zone[sel] + step - z0) * STRIDE
-        a, w, full = ra[sel] - alpha[sel], ra[sel] + alpha[sel], whole[sel]
+        if sel is None:
+            sel, base, at, half, full = np.arange(len(ra)), (zone - z0) * STRIDE, ra, alpha, whole
+        else:
+            base = (zone[sel] + step - z0) * STRIDE
+            at, half, full = ra[sel], alpha[sel], whole[sel]
+        a, w = at - half, at + half
         rows.append(sel)
-        los.append(np.where(full, base, base + np.maximum(a, 0.0)) - eps)
-        his.append(np.where(full, base + 360.0, base + np.minimum(w, 360.0)) + eps)
-        low = ~full & (a < 0.0)  # the window runs past ra = 0: its part below 360
+        if full.any():
+            los.append(np.where(full, base, base + np.maximum(a, 0.0)) - eps)
+            his.append(np.where(full, base + 360.0, base + np.minimum(w, 360.0)) + eps)
+            low, high = ~full & (a < 0.0), ~full & (w >= 360.0)
+        else:
+            los.append(base + np.maximum(a, 0.0) - eps)
+            his.append(base + np.minimum(w, 360.0) + eps)
+            low, high = a < 0.0, w >= 360.0
+        # a window running past ra = 0 also searches its part below 360, and vice versa
         rows.append(sel[low])
         los.append(base[low] + a[low] + 360.0 - eps)
         his.append(base[low] + 360.0 + eps)
-        high = ~full & (w >= 360.0)  # ... past ra = 360: its part above 0
         rows.append(sel[high])
         los.append(base[high] - eps)
         his.append(base[high] + w[high] - 360.0 + eps)
