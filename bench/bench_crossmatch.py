@@ -20,7 +20,8 @@ astropy is not run above ``--astropy-up-to`` (default 10^7): it holds everything
 process (~3.5 GB at 10^7). Results go to BENCHMARKS.md under "## Cross-match"
 (only that section is replaced, through bench/report.py).
 
-    .venv/bin/python bench/bench_crossmatch.py --sizes 1000000 10000000 100000000 --workers 1 2
+    .venv/bin/python bench/bench_crossmatch.py --sizes 1000000 10000000 100000000 --workers 1 2 \
+        --how all nearest
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def warm(paths: tuple[Path, ...]) -> None:
 
 
 # ---- the two measured runs (each in its own subprocess) ---------------------------------
-def run_mmu(left: str, right: str, out: str, radius: float, workers: int) -> dict:
+def run_mmu(left: str, right: str, out: str, radius: float, workers: int, how: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet  # noqa: F401
 
@@ -177,17 +178,18 @@ def run_mmu(left: str, right: str, out: str, radius: float, workers: int) -> dic
 
     pa.array([0])  # pyarrow imports pandas on first use: libraries load before the timer,
     t = time.perf_counter()  # as astropy's do in run_astropy
-    result = mmu_core.cross_match(left, right, out, radius_arcsec=radius, how="all",
+    result = mmu_core.cross_match(left, right, out, radius_arcsec=radius, how=how,
                                   workers=workers, catalog_only=True, overwrite=True)
     return {"seconds": time.perf_counter() - t, "pairs": len(result), "tasks": result.tasks,
+            "candidates": result.candidates,
             "match_seconds": result.match_seconds, "write_seconds": result.write_seconds,
             "catalog_mb": result.catalog_path.stat().st_size / 2**20}
 
 
-def run_astropy(left: str, right: str, radius: float) -> dict:
+def run_astropy(left: str, right: str, radius: float, how: str) -> dict:
     import astropy.units as u
     import h5py
-    from astropy.coordinates import SkyCoord, search_around_sky
+    from astropy.coordinates import SkyCoord, match_coordinates_sky, search_around_sky
 
     t = time.perf_counter()
     coords = []
@@ -199,8 +201,12 @@ def run_astropy(left: str, right: str, radius: float) -> dict:
                 dec.append(h["dec"][...])
         coords.append(SkyCoord(np.concatenate(ra) * u.deg, np.concatenate(dec) * u.deg))
     read = time.perf_counter() - t
-    i1, _, _, _ = search_around_sky(coords[0], coords[1], radius * u.arcsec)
-    return {"seconds": time.perf_counter() - t, "read_seconds": read, "pairs": int(len(i1))}
+    if how == "all":
+        pairs = len(search_around_sky(coords[0], coords[1], radius * u.arcsec)[0])
+    else:  # each left object's nearest right one, cut at the radius (no one-to-one rule)
+        _, sep, _ = match_coordinates_sky(coords[0], coords[1])
+        pairs = int((sep <= radius * u.arcsec).sum())
+    return {"seconds": time.perf_counter() - t, "read_seconds": read, "pairs": int(pairs)}
 
 
 def measure(argv: list[str]) -> dict:
@@ -241,38 +247,43 @@ def section_text(rows: list[dict], command: str, radius: float, load: float) -> 
         "",
         f"Machine: {machine()}, 1-minute "
         f"load average {load:.1f} before the runs; warm page cache; one run each. "
-        f"Radius {radius}\"; mmu `how=\"all\"`, `catalog_only=True` (writes catalog.parquet), "
-        "workers are threads (the zones matcher is numpy sorting and searching, outside the "
-        "GIL); astropy `search_around_sky` in one process, its time including reading ra/dec "
-        "from the same stored files (mmu reads them from the positions sidecar the build "
-        "writes). Both timers start after the libraries are imported. Rows/s = (left + right "
+        f"Radius {radius}\"; mmu `catalog_only=True` (writes catalog.parquet), workers are "
+        "threads (the zones matcher is numpy sorting and searching, outside the GIL). "
+        "`how=\"all\"` is compared with astropy's `search_around_sky`; `how=\"nearest\"` with "
+        "`match_coordinates_sky` (= `match_to_catalog_sky`) cut at the radius, whose count "
+        "is mmu's before its one-to-one rule (the `pairs` column shows mmu's after it). astropy "
+        "runs in one process, its time including reading ra/dec from the same stored files "
+        "(mmu reads them from the positions sidecar the build writes). Both timers start after the libraries are imported. Rows/s = (left + right "
         "rows) / seconds. Peak memory = largest summed RSS of the process and its children.",
         "",
-        "| objects (each side) | tool | seconds | rows/s | pairs | peak memory (MB) | notes |",
-        "|---:|---|---:|---:|---:|---:|---|",
+        "| objects (each side) | how | tool | seconds | rows/s | pairs | peak memory (MB) "
+        "| notes |",
+        "|---:|---|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['n']:,} | {r['tool']} | {r['seconds']:.1f} | {2 * r['n'] / r['seconds']:,.0f} "
-            f"| {r['pairs']:,} | {r['peak_rss_mb']:,.0f} | {r.get('notes', '')} |")
-    speed = {}
+            f"| {r['n']:,} | {r['how']} | {r['tool']} | {r['seconds']:.1f} "
+            f"| {2 * r['n'] / r['seconds']:,.0f} | {r['pairs']:,} | {r['peak_rss_mb']:,.0f} "
+            f"| {r.get('notes', '')} |")
+    speed: dict[tuple[int, str], dict] = {}
     for r in rows:
-        speed.setdefault(r["n"], {})[r["tool"]] = r
+        speed.setdefault((r["n"], r["how"]), {})[r["tool"]] = r
     lines.append("")
-    for n, tools in speed.items():
+    for (n, how), tools in speed.items():
         a = tools.get("astropy")
         for tool, m in tools.items():
             if a is None or not tool.startswith("mmu"):
                 continue
-            same = "same pair count" if m["pairs"] == a["pairs"] else "PAIR COUNTS DIFFER"
-            lines.append(f"- {n:,} x {n:,}, {tool}: astropy time / mmu time = "
+            found = m["pairs"] if how == "all" else m["candidates"]
+            same = "same pair count" if found == a["pairs"] else "PAIR COUNTS DIFFER"
+            lines.append(f"- {n:,} x {n:,}, {how}, {tool}: astropy time / mmu time = "
                          f"{a['seconds'] / m['seconds']:.1f} (astropy's search alone, without "
                          f"its read: {(a['seconds'] - a['read_seconds']) / m['seconds']:.1f}); "
                          f"mmu peak memory = {m['peak_rss_mb'] / a['peak_rss_mb']:.0%} of "
                          f"astropy's ({same}).")
-    for n, tools in speed.items():
+    for (n, how), tools in speed.items():
         if "astropy" not in tools:
-            lines.append(f"- {n:,} x {n:,}: no astropy run (it holds every coordinate and its "
+            lines.append(f"- {n:,} x {n:,}, {how}: no astropy run (it holds every coordinate and its "
                          "trees in one process; see its peak at the sizes above).")
     return "\n".join(lines) + "\n"
 
@@ -281,17 +292,18 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_run":
         tool, *rest = sys.argv[2:]
         if tool == "mmu":
-            left, right, out, radius, workers = rest
-            print(json.dumps(run_mmu(left, right, out, float(radius), int(workers))))
+            left, right, out, radius, workers, how = rest
+            print(json.dumps(run_mmu(left, right, out, float(radius), int(workers), how)))
         else:
-            left, right, radius = rest
-            print(json.dumps(run_astropy(left, right, float(radius))))
+            left, right, radius, how = rest
+            print(json.dumps(run_astropy(left, right, float(radius), how)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--radius", type=float, default=1.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="one mmu run per worker count")
+    parser.add_argument("--how", nargs="+", default=["all", "nearest"], choices=["all", "nearest"])
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--no-astropy", action="store_true", help="skip the astropy runs")
     parser.add_argument("--astropy-up-to", type=int, default=10_000_000,
@@ -306,19 +318,24 @@ def main() -> None:
         left, right = ensure_data(args.data, n, max(args.workers))
         warm((left, right))
         out = args.data / f"xmatch-{n}" / "out"
-        for w in args.workers:
-            m = measure(["mmu", str(left), str(right), str(out), str(args.radius), str(w)])
-            tool = f"mmu, {w} worker{'s' if w > 1 else ''}"
-            rows.append({"n": n, "tool": tool, **m,
-                         "notes": f"{m['tasks']} tasks (blocks of pixels); catalog "
-                                  f"{m['catalog_mb']:,.0f} MB, written while later blocks "
-                                  "were matched"})
-            print(f"  {tool}: {m}", flush=True)
-        if not args.no_astropy and n <= args.astropy_up_to:
-            a = measure(["astropy", str(left), str(right), str(args.radius)])
-            rows.append({"n": n, "tool": "astropy", **a,
-                         "notes": f"of which reading {a['read_seconds']:.1f} s"})
-            print(f"  astropy: {a}", flush=True)
+        for how in args.how:
+            for w in args.workers:
+                m = measure(["mmu", str(left), str(right), str(out), str(args.radius), str(w),
+                             how])
+                tool = f"mmu, {w} worker{'s' if w > 1 else ''}"
+                rows.append({"n": n, "how": how, "tool": tool, **m,
+                             "notes": f"{m['tasks']} tasks (blocks of pixels); catalog "
+                                      f"{m['catalog_mb']:,.0f} MB"
+                                      + ("" if how == "nearest" else
+                                         ", written while later blocks were matched")
+                                      + (f"; {m['candidates']:,} before the one-to-one rule"
+                                         if how == "nearest" else "")})
+                print(f"  {how}, {tool}: {m}", flush=True)
+            if not args.no_astropy and n <= args.astropy_up_to:
+                a = measure(["astropy", str(left), str(right), str(args.radius), how])
+                rows.append({"n": n, "how": how, "tool": "astropy", **a,
+                             "notes": f"of which reading {a['read_seconds']:.1f} s"})
+                print(f"  {how}, astropy: {a}", flush=True)
     from report import write_section
 
     text = section_text(rows, command, args.radius, load)
