@@ -383,10 +383,24 @@ def _match_task(
         "separation_arcsec": sep, "ra": left.ra[li], "dec": left.dec[li],
         "healpix": lpixel, "right_ra": right.ra[ri], "right_dec": right.dec[ri],
         "left_file": lfile, "left_row": lrow, "right_file": rfile, "right_row": rrow,
-        # a right object in a pixel that other blocks also read may be claimed there too
-        "contested": shared[rpixel],
     })
     part: dict[str, Any] = {"block": block, "candidates": candidates, "rows": table.num_rows}
+    if how == "nearest":
+        # Claims the driver must settle: pairs whose right object lies in a pixel other
+        # blocks also read (so they may claim it too), sorted by that pixel.
+        rows = np.flatnonzero(shared[rpixel])
+        rows = rows[np.argsort(rpixel[rows], kind="stable")]
+        claims = pa.table({
+            "row": rows, "right_pixel": rpixel[rows],
+            "right_key": (rfile[rows].astype(np.int64) << 32) | rrow[rows].astype(np.int64),
+            "separation_arcsec": sep[rows], "left_object_id": left.id[li][rows],
+        })
+        part["claim_pixels"], part["claim_counts"] = np.unique(rpixel[rows], return_counts=True)
+        if part_path is None:
+            part["claims"] = claims
+        elif len(rows):
+            part["claims_path"] = part_path + ".claims"
+            write_part(claims, part["claims_path"])
     if return_table:
         part["table"] = table
     if part_path is not None and table.num_rows:
@@ -537,15 +551,15 @@ def cross_match(
             result.match_seconds = time.perf_counter() - started
             wrote_from = time.perf_counter()
             if not stream:
-                keep = _settle_across_blocks(done)
+                _settle_across_blocks(done, max_task_rows)
                 for p in done:
                     catalog.add(p["block"], _part_table(p) if p["rows"] else None,
-                                keep.get(p["block"]))
+                                p.get("drop"))
         finally:
             catalog.close()
         if out is not None and not catalog_only:
             result.dataset_path = write_matched_dataset(
-                lds, rds, out, [(p["path"], p.get("keep"), catalog.first[p["block"]])
+                lds, rds, out, [(p["path"], p.get("drop"), catalog.first[p["block"]])
                                 for p in done if p["rows"]],
                 how=how, radius_arcsec=radius_arcsec, left_columns=left_columns,
                 right_columns=right_columns, workers=workers, scheduler=scheduler,
@@ -594,47 +608,72 @@ def _part_table(part: dict[str, Any], columns: list[str] | None = None) -> Any:
     return read_part(part["path"], columns)
 
 
-def _settle_across_blocks(parts: list[dict[str, Any]]) -> dict[int, np.ndarray]:
-    """block -> mask of its pairs to keep (also put in each such part as ``"keep"``): of the
-    right objects claimed in several blocks
-    (each block applied the rule to its own claims), only the rule's winner keeps its pair.
-    Only contested pairs (right object in a pixel several blocks read) are loaded."""
-    cols = ["contested", "right_file", "right_row", "separation_arcsec", "left_object_id"]
-    found: dict[str, list[np.ndarray]] = {k: [] for k in ("block", "row", *cols[1:])}
+def _settle_across_blocks(parts: list[dict[str, Any]], budget: int) -> None:
+    """Of the right objects claimed in several blocks (each block applied the rule to its own
+    claims), only the rule's winner keeps its pair: each part gets ``"drop"``, the rows of its
+    pairs that lost, where there are any.
+
+    Only the blocks' claims on pixels several blocks read are looked at, and a range of right
+    pixels at a time (each holding at most about ``budget`` claims, read as slices of the
+    claim files, which are sorted by pixel), so memory stays bounded whatever the catalogs."""
+    import pyarrow as pa
+
+    per_pixel = np.zeros(layout.NPIX, np.int64)
     for part in parts:
-        if not part["rows"]:
+        if "claim_pixels" in part:
+            per_pixel[part["claim_pixels"]] += part["claim_counts"]
+    if not per_pixel.any():
+        return
+    # contiguous pixel ranges of at most ``budget`` claims (a single pixel may hold more)
+    edges, total = [0], 0
+    for pixel, n in enumerate(per_pixel.tolist()):
+        if total and total + n > budget:
+            edges.append(pixel)
+            total = 0
+        total += n
+    edges.append(layout.NPIX)
+    drops: dict[int, list[np.ndarray]] = {}
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        found: dict[str, list[np.ndarray]] = {k: [] for k in ("block", "row", "right_key",
+                                                              "separation_arcsec",
+                                                              "left_object_id")}
+        for part in parts:
+            if "claims" not in part and "claims_path" not in part:
+                continue
+            source = part.get("claims")
+            mapped = None
+            if source is None:  # memory-mapped, sliced, copied, unmapped: nothing stays
+                mapped = pa.memory_map(part["claims_path"], "r")
+                source = pa.ipc.open_file(mapped).read_all()
+            pixel = source.column("right_pixel").to_numpy()
+            a, b = np.searchsorted(pixel, [lo, hi])
+            if b > a:
+                found["block"].append(np.full(b - a, part["block"], np.int64))
+                for c in ("row", "right_key", "separation_arcsec", "left_object_id"):
+                    found[c].append(np.array(_numpy(source.column(c).slice(a, b - a))))
+            del source, pixel
+            if mapped is not None:
+                mapped.close()
+        if not found["row"]:
             continue
-        t = _part_table(part, cols)
-        rows = np.flatnonzero(t.column("contested").to_numpy(zero_copy_only=False))
-        found["block"].append(np.full(len(rows), part["block"], np.int64))
-        found["row"].append(rows)
-        for c in cols[1:]:
-            found[c].append(_numpy(t.column(c))[rows])
-    if not found["row"]:
-        return {}
-    arr = {k: np.concatenate(v) for k, v in found.items()}
-    rkey = (arr["right_file"].astype(np.int64) << 32) | arr["right_row"].astype(np.int64)
-    order = np.argsort(rkey, kind="stable")
-    same = rkey[order][1:] == rkey[order][:-1]
-    shared = np.zeros(len(order), bool)
-    shared[1:] |= same
-    shared[:-1] |= same
-    contested = order[shared]
-    if not len(contested):
-        return {}
-    winners = contested[one_to_one(rkey[contested], arr["separation_arcsec"][contested],
-                                   arr["left_object_id"][contested])]
-    losers = np.setdiff1d(contested, winners)
-    keep: dict[int, np.ndarray] = {}
-    by_block = {p["block"]: p["rows"] for p in parts}
-    for block in np.unique(arr["block"][losers]).tolist():
-        mask = np.ones(by_block[block], bool)
-        mask[arr["row"][losers][arr["block"][losers] == block]] = False
-        keep[block] = mask
+        arr = {k: np.concatenate(v) for k, v in found.items()}
+        rkey = arr["right_key"]
+        order = np.argsort(rkey, kind="stable")
+        same = rkey[order][1:] == rkey[order][:-1]
+        several = np.zeros(len(order), bool)
+        several[1:] |= same
+        several[:-1] |= same
+        contested = order[several]
+        if not len(contested):
+            continue
+        winners = contested[one_to_one(rkey[contested], arr["separation_arcsec"][contested],
+                                       arr["left_object_id"][contested])]
+        losers = np.setdiff1d(contested, winners)
+        for block in np.unique(arr["block"][losers]).tolist():
+            drops.setdefault(block, []).append(arr["row"][losers][arr["block"][losers] == block])
     for part in parts:
-        if part["block"] in keep:
-            part["keep"] = keep[part["block"]]
-    return keep
+        if part["block"] in drops:
+            part["drop"] = np.concatenate(drops[part["block"]])
 
 
 def _numpy(column: Any) -> np.ndarray:
@@ -672,14 +711,14 @@ class _CatalogWriter:
         self.first: dict[int, int] = {}
         self.n = 0
 
-    def add(self, block: int, table: Any, keep: np.ndarray | None = None) -> None:
+    def add(self, block: int, table: Any, drop: np.ndarray | None = None) -> None:
         import pyarrow as pa
 
         self.first[block] = self.n
         if table is None or not table.num_rows:
             return
-        if keep is not None:
-            table = table.filter(pa.array(keep))
+        if drop is not None:
+            table = table.filter(pa.array(_keep_mask(table.num_rows, drop)))
         table = table.append_column("match_id", pa.array(np.arange(self.n,
                                                                    self.n + table.num_rows)))
         self.n += table.num_rows
@@ -698,6 +737,12 @@ class _CatalogWriter:
         if self.path is None:
             self.result.table = (pa.concat_tables(self.tables) if self.tables
                                  else self.schema.empty_table())
+
+
+def _keep_mask(rows: int, drop: np.ndarray) -> np.ndarray:
+    mask = np.ones(rows, bool)
+    mask[drop] = False
+    return mask
 
 
 def _id_type(ds: Dataset) -> Any:
@@ -757,7 +802,7 @@ def write_matched_dataset(
     manifest has modality ``"matched"``, the sides' aliases under their namespaces and both
     sides' provenance (``provenance.left``/``right``, ``extra.sides``).
 
-    ``parts`` are the match tasks' Arrow parts: (path, mask of the pairs kept or None, first
+    ``parts`` are the match tasks' Arrow parts: (path, rows of the pairs dropped or None, first
     match_id). A part holds the pairs of one block of pixels, so each task writes whole pixels
     and no two tasks write the same one.
     """
@@ -778,9 +823,9 @@ def write_matched_dataset(
     row_bytes = sum(s.row_bytes for s in schema.values())
     batch_rows = max(1, GATHER_BATCH_BYTES // max(row_bytes, 1))
 
-    args = [(str(lds.path), str(rds.path), str(dataset_dir), f"part-{i:05d}", path, mask, first,
+    args = [(str(lds.path), str(rds.path), str(dataset_dir), f"part-{i:05d}", path, drop, first,
              lcols, rcols, lns, rns, attrs, batch_rows)
-            for i, (path, mask, first) in enumerate(parts)]
+            for i, (path, drop, first) in enumerate(parts)]
     for _ in run_tasks(_write_task, args, workers=workers, scheduler=scheduler):
         pass
 
@@ -803,7 +848,7 @@ def write_matched_dataset(
 
 def _write_task(
     left_path: str, right_path: str, dataset_dir: str, key: str, part_path: str,
-    mask: np.ndarray | None, first_match_id: int, lcols: list[str], rcols: list[str], lns: str,
+    drop: np.ndarray | None, first_match_id: int, lcols: list[str], rcols: list[str], lns: str,
     rns: str, attrs: dict, batch_rows: int,
 ) -> int:
     """Task: gather one block's matched rows from both inputs (random access) and write them."""
@@ -812,8 +857,9 @@ def _write_task(
     table = read_part(part_path, ["ra", "dec", "separation_arcsec", "left_file", "left_row",
                                   "right_file", "right_row"])
     pairs = {name: table.column(name).to_numpy() for name in table.column_names}
-    if mask is not None:
-        pairs = {k: v[mask] for k, v in pairs.items()}
+    if drop is not None:
+        keep = _keep_mask(len(pairs["ra"]), drop)
+        pairs = {k: v[keep] for k, v in pairs.items()}
     n = len(pairs["ra"])
     pairs["match_id"] = np.arange(first_match_id, first_match_id + n, dtype=np.int64)
     lds, rds = open_dataset(left_path), open_dataset(right_path)
