@@ -285,6 +285,8 @@ def section_text(rows: list[dict], command: str, radius: float, load: float) -> 
                          f"its read: {(a['seconds'] - a['read_seconds']) / m['seconds']:.1f}); "
                          f"mmu peak memory = {m['peak_rss_mb'] / a['peak_rss_mb']:.0%} of "
                          f"astropy's ({same}).")
+    lines.append("- Run to run, times on this 2-core VM vary by up to ~30%, most at 10^8, whose "
+                 "16 GB of inputs do not all stay in the page cache next to the catalogs written.")
     for (n, how), tools in speed.items():
         if "astropy" not in tools:
             lines.append(f"- {n:,} x {n:,}, {how}: no astropy run (it holds every coordinate and its "
