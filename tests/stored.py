@@ -1,8 +1,10 @@
-"""Write a synthetic stored dataset straight from columns (tests of derived datasets)."""
+"""Test helpers: a synthetic stored dataset straight from columns, and sky offsets."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from mmu_core.concat import finalize_dataset
 from mmu_core.storage.columns import schema_of
@@ -17,3 +19,12 @@ def store(dataset_dir: Path, cols: dict, survey: str, modality: str | None = Non
     finalize_dataset(dataset_dir, survey=survey, config="test", modality=modality,
                      columns=schema_of(cols), aliases=aliases or {})
     return dataset_dir
+
+
+def offset(ra, dec, sep_arcsec, pa_deg):
+    """(ra, dec) moved by sep towards the position angle, on the sphere."""
+    d, s, p = np.radians(dec), np.radians(np.asarray(sep_arcsec) / 3600.0), np.radians(pa_deg)
+    dec2 = np.arcsin(np.clip(np.sin(d) * np.cos(s) + np.cos(d) * np.sin(s) * np.cos(p), -1, 1))
+    dra = np.arctan2(np.sin(p) * np.sin(s) * np.cos(d), np.cos(s) - np.sin(d) * np.sin(dec2))
+    ra2 = np.mod(ra + np.degrees(dra), 360.0)
+    return np.where(ra2 >= 360.0, 0.0, ra2), np.degrees(dec2)

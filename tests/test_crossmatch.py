@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import typer
 from astropy.coordinates import SkyCoord, search_around_sky
-from stored import store
+from stored import offset, store
 from toy_plugin import ToyPlugin, write_units
 from typer.testing import CliRunner
 
@@ -35,15 +35,6 @@ RIGHT_ONLY = (200.0, -30.0, 1.0)
 
 
 # ---- synthetic catalogs -----------------------------------------------------------------
-def offset(ra, dec, sep_arcsec, pa_deg):
-    """(ra, dec) moved by sep towards the position angle, on the sphere."""
-    d, s, p = np.radians(dec), np.radians(np.asarray(sep_arcsec) / 3600.0), np.radians(pa_deg)
-    dec2 = np.arcsin(np.clip(np.sin(d) * np.cos(s) + np.cos(d) * np.sin(s) * np.cos(p), -1, 1))
-    dra = np.arctan2(np.sin(p) * np.sin(s) * np.cos(d), np.cos(s) - np.sin(d) * np.sin(dec2))
-    ra2 = np.mod(ra + np.degrees(dra), 360.0)
-    return np.where(ra2 >= 360.0, 0.0, ra2), np.degrees(dec2)
-
-
 def in_cap(rng, n, ra0, dec0, radius_deg):
     t = np.degrees(np.arccos(rng.uniform(np.cos(np.radians(radius_deg)), 1.0, n))) * 3600
     return offset(np.full(n, ra0), np.full(n, dec0), t, rng.uniform(0, 360, n))

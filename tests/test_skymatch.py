@@ -6,17 +6,9 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord, search_around_sky
+from stored import offset
 
 from mmu_core.skymatch import chord_to_arcsec, pairs_within, ra_half_width
-
-
-def offset(ra, dec, sep_deg, pa_deg):
-    """(ra, dec) moved by sep_deg towards position angle pa_deg."""
-    d, s, p = np.radians(dec), np.radians(sep_deg), np.radians(pa_deg)
-    dec2 = np.arcsin(np.clip(np.sin(d) * np.cos(s) + np.cos(d) * np.sin(s) * np.cos(p), -1, 1))
-    dra = np.arctan2(np.sin(p) * np.sin(s) * np.cos(d), np.cos(s) - np.sin(d) * np.sin(dec2))
-    ra2 = np.mod(ra + np.degrees(dra), 360.0)
-    return np.where(ra2 >= 360.0, 0.0, ra2), np.degrees(dec2)
 
 
 def astropy_pairs(lra, ldec, rra, rdec, radius_arcsec):
@@ -42,7 +34,7 @@ def check(lra, ldec, rra, rdec, radius_arcsec):
 def neighbours_of(rng, ra, dec, n, radius_arcsec, spread=1.5):
     """n objects within spread * radius of random ones of (ra, dec)."""
     src = rng.integers(0, len(ra), n)
-    sep = rng.uniform(0, spread * radius_arcsec, n) / 3600.0
+    sep = rng.uniform(0, spread * radius_arcsec, n)
     return offset(ra[src], dec[src], sep, rng.uniform(0, 360, n))
 
 
@@ -63,7 +55,7 @@ def test_around_the_poles(dec0, radius):
     """Caps holding a pole search whole zones; objects at every ra around it."""
     rng = np.random.default_rng(7)
     n = 600
-    sep = rng.uniform(0, 4 * radius, n) / 3600.0
+    sep = rng.uniform(0, 4 * radius, n)
     lra, ldec = offset(np.zeros(n), np.full(n, dec0), sep, rng.uniform(0, 360, n))
     rra, rdec = neighbours_of(rng, lra, ldec, n, radius)
     assert check(lra, ldec, rra, rdec, radius) > 0
@@ -86,7 +78,7 @@ def test_pairs_exactly_at_the_radius_follow_astropy():
     rng = np.random.default_rng(11)
     n = 50_000
     lra, ldec = rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
-    rra, rdec = offset(lra, ldec, np.full(n, 1.0 / 3600), rng.uniform(0, 360, n))
+    rra, rdec = offset(lra, ldec, np.full(n, 1.0), rng.uniform(0, 360, n))
     found = check(lra, ldec, rra, rdec, 1.0)
     assert 0.2 * n < found < 0.8 * n  # genuinely on the edge, both ways
 
@@ -105,7 +97,7 @@ def test_ra_half_width_bounds_the_cap():
     """Every point of a cap lies within the half-width in ra; whole circle at the poles."""
     r = 0.01
     for dec0 in (0.0, 45.0, -70.0, 89.0, 89.98):
-        ra, _ = offset(np.full(5000, 180.0), np.full(5000, dec0), np.full(5000, r),
+        ra, _ = offset(np.full(5000, 180.0), np.full(5000, dec0), np.full(5000, r * 3600),
                        np.linspace(0, 360, 5000))
         widest = np.abs(ra - 180.0).max()
         bound = ra_half_width(np.array([dec0]), r)[0]
