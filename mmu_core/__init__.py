@@ -15,8 +15,7 @@ from importlib import import_module
 from typing import Any
 
 from mmu_core.hookspecs import hookimpl
-
-__version__ = "0.1.0"
+from mmu_core.version import __version__
 
 _LAZY = {
     "open_dataset": ("mmu_core.storage.reader", "open_dataset"),

@@ -18,7 +18,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-import mmu_core
 from mmu_core.errors import BuildError, InputError
 from mmu_core.executors import run_tasks
 from mmu_core.models import ConvertContext, WorkUnit
@@ -40,6 +39,7 @@ from mmu_core.storage.writer import (
     remove_leftovers,
     write_skipped_unit,
 )
+from mmu_core.version import __version__
 
 PLAN_NAME = "plan.json"
 
@@ -228,7 +228,7 @@ def build(
     attrs = {
         "survey": survey, "config": config, "modality": entry.info.modality,
         "distribution": entry.distribution or "", "plugin_version": entry.version or "",
-        "core_version": mmu_core.__version__, "schema_version": SCHEMA_VERSION,
+        "core_version": __version__, "schema_version": SCHEMA_VERSION,
         "nside": layout.NSIDE, "ordering": layout.ORDERING,
     }
     schema_json = {k: v.to_json() for k, v in schema.items()}
@@ -251,7 +251,7 @@ def build(
     manifest = Manifest(
         survey=survey, config=config, modality=entry.info.modality,
         distribution=entry.distribution, plugin_version=entry.version,
-        core_version=mmu_core.__version__, schema_version=SCHEMA_VERSION,
+        core_version=__version__, schema_version=SCHEMA_VERSION,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         rows=int(sum(f["rows"] for f in files)),
         columns=schema_json,

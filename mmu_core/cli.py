@@ -340,15 +340,66 @@ def new_plugin(
                   f"pytest {root / 'tests'}", highlight=False)
 
 
-def _register_derived_commands() -> None:
-    from mmu_core.concat import concat_command
-    from mmu_core.crossmatch import crossmatch_command
+@app.command("crossmatch")
+def crossmatch(
+    left: Path = typer.Argument(..., help="left dataset folder (ROOT/SURVEY/CONFIG)"),
+    right: Path = typer.Argument(..., help="right dataset folder"),
+    radius: float = typer.Option(1.0, "--radius", help="match radius, arcsec"),
+    how: str = typer.Option("nearest", "--how", help="nearest (one-to-one) or all (every pair)"),
+    out: Path = typer.Option(..., "--out", help="output folder: catalog.parquet + matched dataset"),
+    workers: int = typer.Option(1, "--workers", help="parallel workers (threads to match, "
+                                "processes to write the matched dataset)"),
+    catalog_only: bool = typer.Option(False, "--catalog-only",
+                                      help="write catalog.parquet only, no matched dataset"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier result in OUT"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", envvar="MMU_SCHEDULER", help="dask.distributed scheduler address"
+    ),
+) -> None:
+    """Cross-match two datasets by sky position: OUT/catalog.parquet and a matched dataset
+    holding both sides' columns (namespaced by survey) in the same HEALPix layout."""
+    from mmu_core.crossmatch import cross_match
 
-    app.command("crossmatch")(crossmatch_command)
-    app.command("concat")(concat_command)
+    try:
+        result = cross_match(left, right, out, radius_arcsec=radius, how=how, workers=workers,
+                             scheduler=scheduler, catalog_only=catalog_only, overwrite=overwrite)
+    except (MMUError, KeyError) as exc:
+        _fail(str(exc))
+    extra = (f" ({result.candidates:,} candidates before the one-to-one rule)"
+             if how == "nearest" else "")
+    console.print(f"{len(result):,} pairs within {radius}\" ({how}){extra}; "
+                  f"{result.tasks} tasks, {len(result.left_pixels_read)} left and "
+                  f"{len(result.right_pixels_read)} right pixels read; "
+                  f"match {result.match_seconds:.1f} s, write {result.write_seconds:.1f} s",
+                  highlight=False)
+    console.print(f"catalog: {result.catalog_path}", highlight=False)
+    if result.dataset_path is not None:
+        console.print(f"matched dataset: {result.dataset_path}", highlight=False)
 
 
-_register_derived_commands()
+@app.command("concat")
+def concat(
+    datasets: list[Path] = typer.Argument(..., help="dataset folders of one modality"),
+    out: Path = typer.Option(..., "--out", help="output dataset folder"),
+    column: Optional[list[str]] = typer.Option(
+        None, "--column", help="catalog column to keep (repeat; default: every shared one)"),
+    workers: int = typer.Option(1, "--workers", help="worker processes"),
+    new_ids: bool = typer.Option(False, "--new-ids", help="always assign new object_ids"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing OUT"),
+) -> None:
+    """Concatenate datasets of one modality (several surveys or configs) through their
+    standard (aliased) column names into one dataset folder."""
+    from mmu_core.concat import concatenate
+
+    try:
+        ds = concatenate(datasets, out, columns=column or None, workers=workers,
+                         new_ids=True if new_ids else None, overwrite=overwrite)
+    except (MMUError, KeyError) as exc:
+        _fail(str(exc))
+    dropped = ds.manifest.extra.get("dropped_columns", {}) if ds.manifest else {}
+    console.print(f"{len(ds):,} rows, {len(ds.pixels)} pixels, {len(ds.columns)} columns "
+                  f"-> {ds.path}" + (f" (dropped: {', '.join(dropped)})" if dropped else ""),
+                  highlight=False)
 
 
 def main() -> None:

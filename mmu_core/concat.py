@@ -12,25 +12,20 @@ cross-match writes its matched dataset with it too.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
 
 import numpy as np
-import typer
 
-import mmu_core
 from mmu_core.errors import MMUError
 from mmu_core.executors import run_tasks
 from mmu_core.schemas import MODALITY_PREFIXES, SCHEMA_VERSION
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
-from mmu_core.storage.index import IdIndex
-from mmu_core.storage.manifest import FileEntry, Manifest, save_manifest
-from mmu_core.storage.reader import Dataset, open_dataset
-from mmu_core.storage.writer import describe_pixel_files, write_rows
+from mmu_core.storage.derived import finalize_dataset, prepare_output
+from mmu_core.storage.reader import Dataset, as_dataset, open_dataset
+from mmu_core.storage.writer import write_rows
+from mmu_core.version import __version__
 
 BATCH_BYTES = 128 * 1024 * 1024  # rows read and written per batch, to bound memory
 TASK_ROWS = 2_000_000  # rows per concatenation task (a group of whole pixels)
@@ -39,73 +34,6 @@ ID_SHIFT = 48  # new object_id = (input index << 48) + row number inside that in
 
 class ConcatError(MMUError):
     """The datasets cannot be concatenated (different modalities, incompatible columns...)."""
-
-
-def as_dataset(value: Dataset | Path | str) -> Dataset:
-    """A Dataset from a Dataset or a dataset folder."""
-    return value if isinstance(value, Dataset) else open_dataset(value)
-
-
-def prepare_output(dataset_dir: Path, overwrite: bool) -> None:
-    """Make ``dataset_dir`` an empty folder; refuse to replace a dataset unless ``overwrite``."""
-    if dataset_dir.exists() and any(dataset_dir.iterdir()):
-        if not overwrite:
-            raise MMUError(f"{dataset_dir} already exists and is not empty; pass overwrite=True "
-                           "(--overwrite) or choose another output folder")
-        shutil.rmtree(dataset_dir)
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-
-
-def finalize_dataset(
-    dataset_dir: Path,
-    *,
-    survey: str,
-    config: str,
-    modality: str | None,
-    columns: dict[str, ColumnSpec],
-    aliases: dict[str, str] | None = None,
-    provenance: dict[str, Any] | None = None,
-    build_options: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
-    distribution: str | None = "mmu-core",
-) -> Manifest:
-    """Index and manifest for a folder whose ``healpix=N/`` files are written; returns it.
-
-    The manifest is written last (atomically), as the build does: a folder with a manifest is a
-    finished dataset.
-    """
-    dataset_dir = Path(dataset_dir)
-    shutil.rmtree(dataset_dir / layout.STAGING_DIR, ignore_errors=True)
-    pixels = sorted({s.pixel for s in layout.list_shards(dataset_dir)})
-    files = [f for p in pixels for f in describe_pixel_files(dataset_dir, p, checksums=True)]
-    files.sort(key=lambda f: f["path"])
-    IdIndex.from_files(dataset_dir, [f["path"] for f in files]).save(dataset_dir)
-    manifest = Manifest(
-        survey=survey, config=config, modality=modality, distribution=distribution,
-        plugin_version=mmu_core.__version__, core_version=mmu_core.__version__,
-        schema_version=SCHEMA_VERSION,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        rows=int(sum(f["rows"] for f in files)),
-        columns={k: v.to_json() for k, v in columns.items() if k != "healpix"}
-        | {"healpix": ColumnSpec("<i8", ()).to_json()},
-        aliases=aliases or {}, pixels=pixels, files=[FileEntry(**f) for f in files],
-        provenance=provenance or {}, build_options=build_options or {}, extra=extra or {},
-    )
-    save_manifest(dataset_dir, manifest)
-    return manifest
-
-
-def side_info(ds: Dataset) -> dict[str, Any]:
-    """What a derived dataset records about one of its inputs (provenance)."""
-    m = ds.manifest
-    return {
-        "survey": ds.survey, "config": ds.config, "modality": ds.modality,
-        "path": str(ds.path.resolve()), "rows": len(ds),
-        "fingerprint": m.fingerprint() if m else None,
-        "distribution": m.distribution if m else None,
-        "plugin_version": m.plugin_version if m else None,
-        "provenance": m.provenance if m else {},
-    }
 
 
 # ---- concatenation ------------------------------------------------------------------------
@@ -171,7 +99,7 @@ def concatenate(
     survey = survey or "+".join(dict.fromkeys(d.survey for d in inputs))
     config = config or "+".join(dict.fromkeys(d.config for d in inputs))
     attrs = {"survey": survey, "config": config, "modality": modality or "",
-             "core_version": mmu_core.__version__, "schema_version": SCHEMA_VERSION,
+             "core_version": __version__, "schema_version": SCHEMA_VERSION,
              "nside": layout.NSIDE, "ordering": layout.ORDERING}
     schema_json = {k: v.to_json() for k, v in schema.items()}
     groups = _pixel_groups(inputs)
@@ -184,7 +112,7 @@ def concatenate(
         pass
     finalize_dataset(
         out, survey=survey, config=config, modality=modality, columns=schema,
-        provenance={"concatenated": [side_info(d) for d in inputs]},
+        provenance={"concatenated": [d.side_info() for d in inputs]},
         build_options={"columns": None if columns is None else list(columns),
                        "new_ids": not keep_ids},
         extra={"dropped_columns": dropped, "sources": sources,
@@ -193,34 +121,9 @@ def concatenate(
     return open_dataset(out)
 
 
-def concat_command(
-    datasets: list[Path] = typer.Argument(..., help="dataset folders of one modality"),
-    out: Path = typer.Option(..., "--out", help="output dataset folder"),
-    column: Optional[list[str]] = typer.Option(
-        None, "--column", help="catalog column to keep (repeat; default: every shared one)"),
-    workers: int = typer.Option(1, "--workers", help="worker processes"),
-    new_ids: bool = typer.Option(False, "--new-ids", help="always assign new object_ids"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing OUT"),
-) -> None:
-    """Concatenate datasets of one modality (several surveys or configs) through their
-    standard (aliased) column names into one dataset folder."""
-    from rich.console import Console
-
-    try:
-        ds = concatenate(datasets, out, columns=column or None, workers=workers,
-                         new_ids=True if new_ids else None, overwrite=overwrite)
-    except (MMUError, KeyError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    dropped = ds.manifest.extra.get("dropped_columns", {}) if ds.manifest else {}
-    Console().print(f"{len(ds):,} rows, {len(ds.pixels)} pixels, {len(ds.columns)} columns "
-                    f"-> {ds.path}" + (f" (dropped: {', '.join(dropped)})" if dropped else ""),
-                    highlight=False)
-
-
 def _standard_renames(ds: Dataset) -> dict[str, str]:
     """output (standard) name -> stored name, for every stored column but healpix."""
-    standard = ds._standard_names()
+    standard = ds.standard_names()
     out: dict[str, str] = {}
     for stored in ds.columns:
         if stored == "healpix":
@@ -319,7 +222,7 @@ def _pixel_groups(inputs: list[Dataset]) -> list[list[int]]:
     """Whole pixels in NESTED order, grouped up to about TASK_ROWS rows per task."""
     rows: dict[int, int] = {}
     for d in inputs:
-        for pixel, n in zip(d._pixel_of, d._rows, strict=True):
+        for pixel, n in zip(d.file_pixels, d.file_rows, strict=True):
             rows[pixel] = rows.get(pixel, 0) + n
     groups: list[list[int]] = []
     current: list[int] = []
@@ -348,12 +251,12 @@ def _concat_task(
     def batches() -> Iterator[dict[str, np.ndarray]]:
         nonlocal written
         for i, (ds, rename) in enumerate(zip(inputs, renames, strict=True)):
-            offsets = np.concatenate([[0], np.cumsum(ds._rows)])
+            offsets = np.concatenate([[0], np.cumsum(ds.file_rows)])
             stored = {name: rename[name] for name in schema if name in rename}
             row_bytes = sum(ds.schema[s].row_bytes for s in stored.values())
             step = max(1, BATCH_BYTES // max(row_bytes, 1))
-            for fi in (f for f, p in enumerate(ds._pixel_of) if p in wanted):
-                h = ds._file(fi)
+            for fi in (f for f, p in enumerate(ds.file_pixels) if p in wanted):
+                h = ds.open_file(fi)
                 n = h["object_id"].shape[0]
                 for a in range(0, n, step):
                     b = min(n, a + step)
@@ -378,8 +281,3 @@ def _as_id(ids: np.ndarray, spec: ColumnSpec) -> np.ndarray:
     if spec.np_dtype.kind == "S" and ids.dtype.kind != "S":
         return ids.astype(str).astype(spec.np_dtype)
     return ids.astype(spec.np_dtype, copy=False)
-
-
-def open_output(path: Path | str) -> Dataset:
-    """Open a derived dataset folder, or the single dataset below a cross-match output folder."""
-    return open_dataset(path)

@@ -38,17 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import typer
 
-import mmu_core
-from mmu_core.concat import as_dataset, finalize_dataset, prepare_output, side_info
 from mmu_core.errors import MMUError
 from mmu_core.executors import run_tasks
 from mmu_core.schemas import SCHEMA_VERSION
 from mmu_core.skymatch import chord_of, chord_to_arcsec, pairs_within, unit_vectors, zone_height
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
-from mmu_core.storage.reader import Dataset, open_dataset
+from mmu_core.storage.derived import finalize_dataset, prepare_output
+from mmu_core.storage.reader import Dataset, as_dataset, open_dataset
+from mmu_core.version import __version__
 
 HOW = ("nearest", "all")
 ORDER = int(round(math.log2(layout.NSIDE)))  # HEALPix order of the stored pixels (4)
@@ -145,7 +144,7 @@ def search_pixels(pixels: np.ndarray, radius_arcsec: float) -> list[np.ndarray]:
 
 def _rows_per_pixel(ds: Dataset) -> dict[int, int]:
     rows: dict[int, int] = {}
-    for pixel, n in zip(ds._pixel_of, ds._rows, strict=True):
+    for pixel, n in zip(ds.file_pixels, ds.file_rows, strict=True):
         rows[pixel] = rows.get(pixel, 0) + int(n)
     return rows
 
@@ -207,7 +206,7 @@ FileRef = tuple[int, str, int]  # (index in the dataset's file list, absolute pa
 def files_by_pixel(ds: Dataset) -> dict[int, list[FileRef]]:
     """pixel -> the dataset's files of that pixel."""
     out: dict[int, list[FileRef]] = {}
-    for i, (rel, pixel) in enumerate(zip(ds._relpaths, ds._pixel_of, strict=True)):
+    for i, (rel, pixel) in enumerate(zip(ds.relpaths, ds.file_pixels, strict=True)):
         out.setdefault(pixel, []).append((i, str(ds.path / rel), pixel))
     return out
 
@@ -695,7 +694,7 @@ class _CatalogWriter:
         import pyarrow.parquet as pq
 
         meta = {"how": result.how, "radius_arcsec": result.radius_arcsec,
-                "core_version": mmu_core.__version__,
+                "core_version": __version__,
                 "left": f"{lds.survey}/{lds.config}", "right": f"{rds.survey}/{rds.config}",
                 "left_path": str(lds.path.resolve()), "right_path": str(rds.path.resolve())}
         self.schema = pa.schema([
@@ -814,11 +813,11 @@ def write_matched_dataset(
               "dec": ColumnSpec("<f8", ()), "separation_arcsec": ColumnSpec("<f8", ())}
     schema.update({f"{lns}.{c}": lds.schema[c] for c in lcols})
     schema.update({f"{rns}.{c}": rds.schema[c] for c in rcols})
-    sides = {lns: {"role": "left", **side_info(lds)}, rns: {"role": "right", **side_info(rds)}}
+    sides = {lns: {"role": "left", **lds.side_info()}, rns: {"role": "right", **rds.side_info()}}
     ns_modalities = {ns: s["modality"] for ns, s in sides.items() if s["modality"]}
     survey = f"{lns}_x_{rns}"
     attrs = {"survey": survey, "config": MATCHED_CONFIG, "modality": "matched",
-             "namespaces": ns_modalities, "core_version": mmu_core.__version__,
+             "namespaces": ns_modalities, "core_version": __version__,
              "schema_version": SCHEMA_VERSION, "nside": layout.NSIDE, "ordering": layout.ORDERING}
     row_bytes = sum(s.row_bytes for s in schema.values())
     batch_rows = max(1, GATHER_BATCH_BYTES // max(row_bytes, 1))
@@ -867,10 +866,8 @@ def _write_task(
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for a in range(0, n, batch_rows):
             s = slice(a, a + batch_rows)
-            lrows = lds._gather(pairs["left_file"][s], pairs["left_row"][s].astype(np.int64),
-                                [(c, c) for c in lcols])
-            rrows = rds._gather(pairs["right_file"][s], pairs["right_row"][s].astype(np.int64),
-                                [(c, c) for c in rcols])
+            lrows = lds.read_rows(pairs["left_file"][s], pairs["left_row"][s], lcols)
+            rrows = rds.read_rows(pairs["right_file"][s], pairs["right_row"][s], rcols)
             batch = {"object_id": pairs["match_id"][s], "ra": pairs["ra"][s],
                      "dec": pairs["dec"][s], "separation_arcsec": pairs["separation_arcsec"][s]}
             batch.update({f"{lns}.{c}": v for c, v in lrows.items()})
@@ -883,42 +880,3 @@ def _write_task(
         lds.close()
         rds.close()
     return n
-
-
-# ---- command line -----------------------------------------------------------------------
-def crossmatch_command(
-    left: Path = typer.Argument(..., help="left dataset folder (ROOT/SURVEY/CONFIG)"),
-    right: Path = typer.Argument(..., help="right dataset folder"),
-    radius: float = typer.Option(1.0, "--radius", help="match radius, arcsec"),
-    how: str = typer.Option("nearest", "--how", help="nearest (one-to-one) or all (every pair)"),
-    out: Path = typer.Option(..., "--out", help="output folder: catalog.parquet + matched dataset"),
-    workers: int = typer.Option(1, "--workers", help="parallel workers (threads to match, "
-                                "processes to write the matched dataset)"),
-    catalog_only: bool = typer.Option(False, "--catalog-only",
-                                      help="write catalog.parquet only, no matched dataset"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace an earlier result in OUT"),
-    scheduler: str | None = typer.Option(
-        None, "--scheduler", envvar="MMU_SCHEDULER", help="dask.distributed scheduler address"
-    ),
-) -> None:
-    """Cross-match two datasets by sky position: OUT/catalog.parquet and a matched dataset
-    holding both sides' columns (namespaced by survey) in the same HEALPix layout."""
-    from rich.console import Console
-
-    console = Console()
-    try:
-        result = cross_match(left, right, out, radius_arcsec=radius, how=how, workers=workers,
-                             scheduler=scheduler, catalog_only=catalog_only, overwrite=overwrite)
-    except (MMUError, KeyError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    extra = (f" ({result.candidates:,} candidates before the one-to-one rule)"
-             if how == "nearest" else "")
-    console.print(f"{len(result):,} pairs within {radius}\" ({how}){extra}; "
-                  f"{result.tasks} tasks, {len(result.left_pixels_read)} left and "
-                  f"{len(result.right_pixels_read)} right pixels read; "
-                  f"match {result.match_seconds:.1f} s, write {result.write_seconds:.1f} s",
-                  highlight=False)
-    console.print(f"catalog: {result.catalog_path}", highlight=False)
-    if result.dataset_path is not None:
-        console.print(f"matched dataset: {result.dataset_path}", highlight=False)

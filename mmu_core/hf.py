@@ -42,13 +42,12 @@ from typing import Any
 
 import numpy as np
 
-import mmu_core
 from mmu_core import schemas
-from mmu_core.concat import open_output
 from mmu_core.schemas import MODALITY_PREFIXES
 from mmu_core.schemas.common import ALWAYS_PRESENT, decode
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.reader import Dataset, open_dataset
+from mmu_core.version import __version__
 
 HF_LAYOUT_VERSION = "1"  # bump when the examples' structure changes (invalidates caches)
 BATCH_BYTES = 64 * 1024 * 1024  # rows read from a file at a time
@@ -83,7 +82,7 @@ def load(
     """
     import datasets
 
-    ds = path if isinstance(path, Dataset) else open_output(path)
+    ds = path if isinstance(path, Dataset) else open_dataset(path)
     plan = make_plan(ds, columns, example_options)
     features = datasets.Features(plan_features(ds, plan))
     key = fingerprint(ds, plan)
@@ -103,7 +102,7 @@ def fingerprint(ds: Dataset, plan: dict[str, Any]) -> str:
     manifest), what was asked for, and the versions that shape the examples."""
     h = hashlib.sha256()
     h.update(json.dumps(plan, sort_keys=True).encode())
-    h.update(f"{HF_LAYOUT_VERSION}:{mmu_core.__version__}:{schemas.SCHEMA_VERSION}".encode())
+    h.update(f"{HF_LAYOUT_VERSION}:{__version__}:{schemas.SCHEMA_VERSION}".encode())
     if ds.manifest is not None:
         h.update(ds.manifest.fingerprint().encode())
     else:
@@ -385,7 +384,7 @@ def generate_examples(path: str, files: list[int], plan: str,
     row_bytes = sum(ds.schema[c].row_bytes for c in columns)
     step = max(1, BATCH_BYTES // max(row_bytes, 1))
     for fi in files:
-        h = ds._file(int(fi))
+        h = ds.open_file(int(fi))
         n = h["object_id"].shape[0]
         for a in range(0, n, step):
             block = {c: h[c][a : a + step] for c in columns}

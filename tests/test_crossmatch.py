@@ -15,7 +15,6 @@ import healpy
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import typer
 from astropy.coordinates import SkyCoord, search_around_sky
 from stored import offset, store
 from toy_plugin import ToyPlugin, write_units
@@ -24,8 +23,9 @@ from typer.testing import CliRunner
 import mmu_core
 from mmu_core import testing
 from mmu_core.build import build
-from mmu_core.concat import ConcatError, concat_command, concatenate
-from mmu_core.crossmatch import CrossMatchError, cross_match, crossmatch_command
+from mmu_core.cli import app
+from mmu_core.concat import ConcatError, concatenate
+from mmu_core.crossmatch import CrossMatchError, cross_match
 from mmu_core.validate import validate
 
 RADIUS = 1.0  # arcsec
@@ -325,9 +325,6 @@ def test_catalog_only_and_no_output(toy_pair, tmp_path):
 
 def test_cli_crossmatch(toy_pair, tmp_path):
     _, img_path, spec_path = toy_pair
-    app = typer.Typer()
-    app.command("crossmatch")(crossmatch_command)
-    app.callback()(lambda: None)  # keep "crossmatch" a sub-command, as in the mmu app
     out = tmp_path / "cli"
     args = ["crossmatch", str(img_path), str(spec_path), "--radius", "1.0", "--how", "all",
             "--out", str(out), "--workers", "1"]
@@ -390,9 +387,6 @@ def test_concatenate_keeps_disjoint_ids_and_refuses_mixed_modalities(tmp_path, t
     with pytest.raises(ConcatError, match="different modalities"):
         concatenate([img_path, spec_path], tmp_path / "mixed")
 
-    app = typer.Typer()
-    app.command("concat")(concat_command)
-    app.callback()(lambda: None)
     res = CliRunner().invoke(app, ["concat", str(pa), str(pb), "--out", str(tmp_path / "cli"),
                                    "--new-ids"])
     assert res.exit_code == 0, res.output

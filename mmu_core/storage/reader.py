@@ -85,7 +85,23 @@ class Dataset:
 
     @property
     def files(self) -> list[Path]:
+        """Every data file, in the dataset's file order (pixel, then part)."""
         return [self.path / r for r in self._relpaths]
+
+    @property
+    def relpaths(self) -> list[str]:
+        """Each file's path inside the dataset folder (``healpix=N/i-of-n.hdf5``), in file order."""
+        return list(self._relpaths)
+
+    @property
+    def file_pixels(self) -> list[int]:
+        """Each file's HEALPix pixel, in file order."""
+        return list(self._pixel_of)
+
+    @property
+    def file_rows(self) -> list[int]:
+        """Each file's row count, in file order."""
+        return [int(n) for n in self._rows]
 
     def __len__(self) -> int:
         return int(sum(self._rows))
@@ -95,7 +111,7 @@ class Dataset:
                 f"{len(self.pixels)} pixels, {len(self._relpaths)} files>")
 
     def info(self) -> dict[str, Any]:
-        inverse = self._standard_names()
+        inverse = self.standard_names()
         return {
             "path": str(self.path), "survey": self.survey, "config": self.config,
             "modality": self.modality, "rows": len(self), "n_pixels": len(self.pixels),
@@ -110,8 +126,20 @@ class Dataset:
             "manifest": self.manifest is not None,
         }
 
+    def side_info(self) -> dict[str, Any]:
+        """What a derived dataset (concatenation, cross-match) records about this input."""
+        m = self.manifest
+        return {
+            "survey": self.survey, "config": self.config, "modality": self.modality,
+            "path": str(self.path.resolve()), "rows": len(self),
+            "fingerprint": m.fingerprint() if m else None,
+            "distribution": m.distribution if m else None,
+            "plugin_version": m.plugin_version if m else None,
+            "provenance": m.provenance if m else {},
+        }
+
     # ---- aliases ----------------------------------------------------------------------------
-    def _standard_names(self) -> dict[str, str]:
+    def standard_names(self) -> dict[str, str]:
         """native -> standard, for aliases whose standard name is not itself a stored column."""
         return {n: s for n, s in self.aliases.items() if n in self._specs and s not in self._specs}
 
@@ -119,12 +147,12 @@ class Dataset:
         """Stored column for a column name or a standard (aliased) name."""
         if name in self._specs:
             return name
-        for native, standard in self._standard_names().items():
+        for native, standard in self.standard_names().items():
             if standard == name:
                 return native
         raise KeyError(
             f"{self.path}: no column {name!r} (columns: {', '.join(self.columns)}; "
-            f"aliases: {self._standard_names()})"
+            f"aliases: {self.standard_names()})"
         )
 
     def _columns(self, columns: Iterable[str] | None) -> list[tuple[str, str]]:
@@ -138,11 +166,12 @@ class Dataset:
     def _rename(self, out: dict[str, np.ndarray], aliases: bool) -> dict[str, np.ndarray]:
         if not aliases:
             return out
-        names = self._standard_names()
+        names = self.standard_names()
         return {names.get(k, k): v for k, v in out.items()}
 
     # ---- file access ------------------------------------------------------------------------
-    def _file(self, i: int) -> h5py.File:
+    def open_file(self, i: int) -> h5py.File:
+        """The open h5py file of file ``i`` (kept open, at most MAX_OPEN_FILES at once)."""
         h = self._handles.get(i)
         if h is None:
             h = h5py.File(self.path / self._relpaths[i], "r", rdcc_nbytes=4 * 1024 * 1024)
@@ -178,7 +207,7 @@ class Dataset:
         """``out[dest[k]] = column[rows[k]]`` for one file; rows sorted ascending."""
         if len(rows) == 0:
             return
-        ds = self._file(file_i)[stored]
+        ds = self.open_file(file_i)[stored]
         spec = self._specs[stored]
         chunk_rows = ds.chunks[0] if ds.chunks else ds.shape[0]
         whole = ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES
@@ -192,6 +221,14 @@ class Dataset:
         else:
             uniq, inverse = np.unique(rows, return_inverse=True)
             out[dest] = ds[uniq][inverse]
+
+    def read_rows(
+        self, file_idx: np.ndarray, row_idx: np.ndarray, columns: Iterable[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Rows given as (file index, row in file) pairs, in the order given: column -> array.
+        ``columns`` may use standard names (the keys are the names asked)."""
+        return self._gather(np.asarray(file_idx), np.asarray(row_idx, dtype=np.int64),
+                            self._columns(columns))
 
     def _gather(
         self, file_idx: np.ndarray, row_idx: np.ndarray, cols: list[tuple[str, str]]
@@ -257,7 +294,7 @@ class Dataset:
         for i, pixel in enumerate(self._pixel_of):
             if pixel not in disc:
                 continue
-            h = self._file(i)
+            h = self.open_file(i)
             r, d = h["ra"][...], h["dec"][...]
             v = healpy.ang2vec(r, d, lonlat=True)
             inside = np.flatnonzero(v @ vec >= cos_r)
@@ -285,7 +322,7 @@ class Dataset:
         for i in range(len(self._relpaths)):
             if wanted is not None and self._pixel_of[i] not in wanted:
                 continue
-            h = self._file(i)
+            h = self.open_file(i)
             n = h["object_id"].shape[0]
             for a in range(0, n, batch_size):
                 b = min(n, a + batch_size)
@@ -295,7 +332,7 @@ class Dataset:
         """Every row of one pixel (all its files), for the given columns."""
         cols = self._columns(columns)
         parts = [
-            {asked: self._file(i)[stored][...] for asked, stored in cols}
+            {asked: self.open_file(i)[stored][...] for asked, stored in cols}
             for i, p in enumerate(self._pixel_of) if p == pixel
         ]
         if not parts:
@@ -325,7 +362,12 @@ class Dataset:
             **({"version": self.manifest.plugin_version,
                 "distribution": self.manifest.distribution} if self.manifest else {}),
         }
-        return schemas.logical_example(modality, row, self._standard_names(), provenance, **kwargs)
+        return schemas.logical_example(modality, row, self.standard_names(), provenance, **kwargs)
+
+
+def as_dataset(value: Dataset | Path | str) -> Dataset:
+    """A Dataset from a Dataset or a dataset folder."""
+    return value if isinstance(value, Dataset) else open_dataset(value)
 
 
 def open_dataset(path: Path | str) -> Dataset:
