@@ -260,6 +260,7 @@ def build(
         files=[FileEntry(**f) for f in files],
         units=keys,
         skipped_units=skipped_units,
+        preview_columns=[c for c in entry.info.preview_columns if c in schema_json],
         provenance={"survey": survey, "config": config, "raw_dir": str(raw_dir.resolve()),
                     "homepage": entry.info.homepage, "citation": entry.info.citation,
                     "license": entry.info.license},

@@ -19,7 +19,7 @@ import numpy as np
 
 from mmu_core.errors import MMUError
 from mmu_core.executors import run_tasks
-from mmu_core.schemas import MODALITY_PREFIXES, SCHEMA_VERSION
+from mmu_core.schemas import SCHEMA_VERSION, modality_prefixes
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.derived import finalize_dataset, prepare_output
@@ -155,7 +155,7 @@ def _common_schema(
     for name in sorted(every):
         if name == "object_id":
             continue
-        required = name in ("ra", "dec") or name.startswith(MODALITY_PREFIXES)
+        required = name in ("ra", "dec") or name.startswith(modality_prefixes())
         if name not in names:
             if required:
                 raise ConcatError(f"column {name!r} is missing from some inputs")

@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mmu_core.schemas import BUILTIN_MODALITIES, canonical_name, get_modality
+
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
-Modality = Literal["image", "spectrum", "ifu", "timeseries", "segmentation"]
-MODALITIES: tuple[str, ...] = ("image", "spectrum", "ifu", "timeseries", "segmentation")
+MODALITIES: tuple[str, ...] = BUILTIN_MODALITIES  # the built-in ones; see schemas.modalities()
 
 
 def check_slug(value: str, what: str) -> str:
@@ -71,7 +72,7 @@ class SurveyInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
-    modality: Modality
+    modality: str = Field(description="a registered modality (mmu_core.schemas.modalities())")
     description: str
     configs: list[ConfigInfo] = Field(min_length=1)
     default_config: str
@@ -86,10 +87,22 @@ class SurveyInfo(BaseModel):
     build_options: list[OptionInfo] = Field(default_factory=list)
     sample_options: list[OptionInfo] = Field(default_factory=list)
 
+    preview_columns: list[str] = Field(
+        default_factory=list,
+        description="catalog columns worth showing beside the object id in a preview (e.g. a "
+        "redshift or a class); recorded in the manifest",
+    )
+
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
         return check_slug(v, "survey name")
+
+    @field_validator("modality")
+    @classmethod
+    def _known_modality(cls, v: str) -> str:
+        get_modality(v)  # ValueError listing the known modalities
+        return canonical_name(v) or v
 
     @model_validator(mode="after")
     def _default_is_a_config(self) -> SurveyInfo:

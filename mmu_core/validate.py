@@ -102,7 +102,7 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
             report.add(f"manifest rows {manifest.rows} != sum of its files' rows")
         relpaths = sorted(set(listed) & on_disk)
         specs = manifest.column_specs()
-        modality = manifest.modality
+        modality = schemas.canonical_name(manifest.modality)
     else:
         listed = {}
         relpaths = sorted(on_disk)
@@ -129,9 +129,8 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
             if specs is None:
                 specs = dict(file_specs)
             if modality is None:
-                from mmu_core.storage.reader import _guess_modality
-
-                modality = _guess_modality(file_specs)
+                modality = (schemas.MATCHED if "namespaces" in h.attrs
+                            else schemas.guess_modality(file_specs))
             for col in ALWAYS_PRESENT:
                 if col not in file_specs:
                     report.add("required column missing", file=rel, column=col)
@@ -270,6 +269,12 @@ def _check_examples(report: Report, h: h5py.File, rel: str, modality: str, rows:
             for key in ALWAYS_PRESENT:
                 row.setdefault(key, h[key][int(r)] if key in h else None)
             try:
+                spec = schemas.get_modality(mod)
+                problems = spec.check_row(row) if spec.check_row else []
+                for msg in problems:
+                    report.add(f"{prefix}{msg}", file=rel, row=int(r))
+                if problems:
+                    continue
                 example = schemas.example_from_row(mod, row)
             except (KeyError, IndexError, ValueError) as exc:
                 report.add(f"cannot form a {mod} example: {exc!r}", file=rel, row=int(r))
@@ -281,7 +286,7 @@ def _check_examples(report: Report, h: h5py.File, rel: str, modality: str, rows:
 
 def _namespaces(modality: str, attrs: Any) -> list[tuple[str, str]]:
     """[(column prefix, modality)]: one entry, or one per side of a matched dataset."""
-    if modality != "matched":
+    if modality != schemas.MATCHED:
         return [("", modality)]
     import json
 
@@ -290,9 +295,10 @@ def _namespaces(modality: str, attrs: Any) -> list[tuple[str, str]]:
 
 
 def _check_modality_columns(modality: str, specs: dict[str, ColumnSpec]) -> list[str]:
-    if modality == "matched":
+    if modality == schemas.MATCHED:
         return []
-    module = schemas.MODULES.get(modality)
-    if module is None:
-        return [f"unknown modality {modality!r}"]
-    return module.check_columns({k: v.shape for k, v in specs.items()})
+    try:
+        spec = schemas.get_modality(modality)
+    except ValueError as exc:
+        return [str(exc)]
+    return spec.check_columns({k: v.shape for k, v in specs.items()})

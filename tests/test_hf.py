@@ -109,7 +109,7 @@ def test_columns_keeps_the_modality_and_the_catalog_columns_asked_for(toy, tmp_p
                                   "z"}
 
 
-def _timeseries(rng, n):
+def _lightcurve(rng, n):
     b, length = 3, 12
     time = np.sort(rng.uniform(59000, 60000, (n, b, length)), axis=-1)
     mask = np.arange(length)[None, None, :] >= rng.integers(4, length + 1, (n, b, 1))
@@ -149,7 +149,7 @@ def _segmentation(rng, n):
             "total_classifications": rng.integers(0, 300, n).astype(np.int16)}
 
 
-@pytest.mark.parametrize("modality, make", [("timeseries", _timeseries), ("ifu", _ifu),
+@pytest.mark.parametrize("modality, make", [("lightcurve", _lightcurve), ("ifu", _ifu),
                                             ("segmentation", _segmentation)])
 def test_other_modalities_are_the_logical_examples(tmp_path, modality, make):
     rng = np.random.default_rng(1)
@@ -249,7 +249,7 @@ def test_matched_dataset_gives_both_sides(toy, tmp_path):
         assert row["ra"] == want_img["ra"] and row["separation_arcsec"] == 0.0
     matched = mmu_core.open_dataset(result.dataset_path)
     stored = {k: v[0] for k, v in matched.get([row["object_id"]]).items()}
-    assert_same(row, hf.dataset_example(matched, stored), "dataset_example")
+    assert_same(row, matched.row_to_example(stored), "row_to_example")
 
     # the matched files themselves also load with the plain hdf5 builder
     files = sorted(glob.glob(str(result.dataset_path / "healpix=*" / "*.hdf5")))

@@ -51,11 +51,11 @@ def test_spectrum_lengths_and_increasing_lambda():
     assert any("lambda must increase" in m and "lambda[5]" in m for m in msgs)
 
 
-def test_timeseries_lengths():
+def test_lightcurve_lengths():
     rec = {"object_id": 3, "ra": 1.0, "dec": 1.0,
            "lightcurve": {"band": np.zeros(6), "time": np.zeros(6), "flux": np.zeros(5),
                           "flux_err": np.zeros(6)}}
-    msgs = schemas.validate_example("timeseries", rec)
+    msgs = schemas.validate_example("lightcurve", rec)
     assert any("lightcurve" in m and "'flux': 5" in m for m in msgs)
 
 

@@ -16,14 +16,8 @@ Dispatch hooks (``firstresult``) are called only on the plugin that declared the
 
 from __future__ import annotations
 
-import pluggy
-
-PROJECT = "mmu"
-
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-
-from mmu_core.hookspecs import alias, convert, describe, discover, sample  # noqa: E402
+from mmu_core.hookspecs import alias, convert, describe, discover, sample
+from mmu_core.hookspecs.markers import PROJECT, hookimpl, hookspec
 
 SPEC_MODULES = (describe, discover, convert, alias, sample)
 SPEC_NAMES = frozenset(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmu_core.hookspecs import hookspec
+from mmu_core.hookspecs.markers import hookspec
 
 
 @hookspec(firstresult=True)

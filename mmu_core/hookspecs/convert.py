@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from mmu_core.hookspecs import hookspec
+from mmu_core.hookspecs.markers import hookspec
 from mmu_core.models import ConvertContext, WorkUnit
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmu_core.hookspecs import hookspec
+from mmu_core.hookspecs.markers import hookspec
 from mmu_core.models import WorkUnit
 
 

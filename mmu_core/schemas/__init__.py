@@ -1,48 +1,48 @@
-"""Pydantic models of the five modalities: the logical examples users get back.
+"""The modalities: pydantic models of the logical examples users get back, and one
+:class:`~mmu_core.schemas.spec.ModalitySpec` per modality in one table.
 
-Each modality module defines the stored column convention (FORMATS.md §1), a pydantic model
-of one logical example (the design doc's structure), ``example_from_row`` to build that
-example from one stored row, and ``check_columns`` for the validator.
+Each modality module (``image``, ``spectrum``, ``ifu``, ``lightcurve``, ``segmentation``)
+defines its stored column convention (docs/format.md), the model of one logical example
+(docs/examples.md), and a ``SPEC`` record registered here; the rest of the core dispatches
+through :func:`get_modality`.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from mmu_core.schemas import common, ifu, image, segmentation, spectrum, timeseries
-from mmu_core.schemas.common import SCHEMA_VERSION, CommonFields, Provenance, decode
+from mmu_core.schemas import common, ifu, image, lightcurve, segmentation, spectrum
+from mmu_core.schemas.common import ALWAYS_PRESENT, SCHEMA_VERSION, CommonFields, Provenance, decode
 from mmu_core.schemas.ifu import IFUExample
 from mmu_core.schemas.image import ImageExample
+from mmu_core.schemas.lightcurve import LightCurveExample
 from mmu_core.schemas.segmentation import SegmentationExample
+from mmu_core.schemas.spec import (
+    MATCHED,
+    ModalitySpec,
+    canonical_name,
+    get_modality,
+    guess_modality,
+    modalities,
+    modality_prefixes,
+    register_modality,
+    unregister_modality,
+)
 from mmu_core.schemas.spectrum import SpectrumExample
-from mmu_core.schemas.timeseries import TimeSeriesExample
 
-MODALITY_PREFIXES = ("image_", "spectrum_", "ifu_", "lightcurve_", "segmentation_")
-
-MODULES: dict[str, ModuleType] = {
-    "image": image,
-    "spectrum": spectrum,
-    "ifu": ifu,
-    "timeseries": timeseries,
-    "segmentation": segmentation,
-}
-EXAMPLE_MODELS = {
-    "image": ImageExample,
-    "spectrum": SpectrumExample,
-    "ifu": IFUExample,
-    "timeseries": TimeSeriesExample,
-    "segmentation": SegmentationExample,
-}
+for _module in (image, spectrum, ifu, lightcurve, segmentation):
+    register_modality(_module.SPEC)
+BUILTIN_MODALITIES: tuple[str, ...] = tuple(modalities())
+MODALITY_PREFIXES = modality_prefixes()  # TEMPORARY: the built-in ones, until testing.py moves
 
 
 def example_from_row(modality: str, row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """One stored row (column -> value) as the design doc's logical example."""
-    base = {k: row[k] for k in ("object_id", "ra", "dec", "healpix") if k in row}
-    base.update(MODULES[modality].example_from_row(row, **kwargs))
+    """One stored row (column -> value) as the logical example of ``modality``."""
+    base = {k: row[k] for k in ALWAYS_PRESENT if k in row}
+    base.update(get_modality(modality).example_from_row(row, **kwargs))
     return base
 
 
@@ -54,8 +54,9 @@ def logical_example(modality: str | None, row: dict[str, Any], names: dict[str, 
     example = example_from_row(modality, row, **options) if modality else {}
     example = {k: decode(v) if np.ndim(v) == 0 else v for k, v in example.items()}
     example["provenance"] = dict(provenance)
+    prefixes = modality_prefixes()
     for k, v in row.items():
-        if k.startswith(MODALITY_PREFIXES) or k in example:
+        if k.startswith(prefixes) or k in example:
             continue
         example[names.get(k, k)] = decode(v) if np.ndim(v) == 0 else v
     return example
@@ -64,7 +65,7 @@ def logical_example(modality: str | None, row: dict[str, Any], names: dict[str, 
 def validate_example(modality: str, example: dict[str, Any]) -> list[str]:
     """Messages (each naming its field) for everything wrong with one logical example."""
     try:
-        EXAMPLE_MODELS[modality].model_validate(example)
+        get_modality(modality).example_model.model_validate(example)
     except ValidationError as exc:
         return [
             f"{'.'.join(str(p) for p in err['loc']) or '<example>'}: {err['msg']}"
@@ -74,19 +75,27 @@ def validate_example(modality: str, example: dict[str, Any]) -> list[str]:
 
 
 __all__ = [
-    "EXAMPLE_MODELS",
-    "MODALITY_PREFIXES",
-    "MODULES",
+    "ALWAYS_PRESENT",
+    "BUILTIN_MODALITIES",
+    "MATCHED",
     "SCHEMA_VERSION",
     "CommonFields",
     "IFUExample",
     "ImageExample",
+    "LightCurveExample",
+    "ModalitySpec",
     "Provenance",
     "SegmentationExample",
     "SpectrumExample",
-    "TimeSeriesExample",
+    "canonical_name",
     "common",
     "example_from_row",
+    "get_modality",
+    "guess_modality",
     "logical_example",
+    "modalities",
+    "modality_prefixes",
+    "register_modality",
+    "unregister_modality",
     "validate_example",
 ]

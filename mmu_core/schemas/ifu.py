@@ -12,7 +12,7 @@ Stored columns (S = padded grid size, 96 for MaNGA; L = wavelengths; K = image c
   int32 native bits (padding = DONOTUSE), ``ifu_image_label``, ``ifu_image_filter``,
   ``ifu_image_units`` (N,K) strings: reconstructed broadband images, PSFs and analysis maps.
 
-The logical example (design doc, "IFU Data") has ``spaxels`` — one record per spaxel of the
+The logical example (docs/examples.md) has ``spaxels`` — one record per spaxel of the
 original cube with ``flux``, ``ivar``, ``lsf_sigma``, ``lambda``, ``mask`` and its ``x``, ``y``
 in the original cube — and ``images``, one record per channel with ``label``, ``filter``,
 ``units``, ``data``, ``ivar``, ``mask`` cropped to the original size.
@@ -26,6 +26,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mmu_core.schemas.common import Array, CommonFields, decode
+from mmu_core.schemas.plotting import sigma_from_ivar
+from mmu_core.schemas.spec import ModalitySpec
 from mmu_core.schemas.spectrum import Spectrum
 
 PREFIX = "ifu_"
@@ -110,3 +112,59 @@ def check_row(row: dict[str, Any], prefix: str = PREFIX) -> list[str]:
     if lam is not None and lam.size > 1 and not np.all(np.diff(lam) > 0):
         return ["ifu lambda must increase"]
     return []
+
+
+def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """HuggingFace features of :func:`example_from_row`'s output for these columns."""
+    from datasets import List, Value
+
+    from mmu_core.schemas.features import list_feature
+
+    out: dict[str, Any] = {"spaxel_size": Value("float64")}
+    if options.get("with_spaxels", True):
+        length = specs[PREFIX + "lambda"].shape[-1]
+        spaxel = {k: list_feature(specs[PREFIX + k], length) for k in CUBES if PREFIX + k in specs}
+        spaxel.update({"lambda": list_feature(specs[PREFIX + "lambda"], length),
+                       "x": Value("int64"), "y": Value("int64")})
+        out["spaxels"] = List(spaxel)
+    image: dict[str, Any] = {"label": Value("string"), "filter": Value("string"),
+                             "units": Value("string")}
+    for key in ("data", "ivar", "mask"):
+        if PREFIX + "image_" + key in specs:
+            image[key] = List(list_feature(specs[PREFIX + "image_" + key]))
+    out["images"] = List(image)
+    return out
+
+
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
+    """A map (an H-alpha flux map if there is one, else an r image) beside the spectrum of its
+    brightest spaxel."""
+    y0, x0 = (int(v) for v in row[PREFIX + "offset"])
+    ny, nx = (int(v) for v in row[PREFIX + "size"])
+    labels = [decode(v) for v in row.get(PREFIX + "image_label", [])]
+    pick = next((k for k, lab in enumerate(labels) if "ha" in lab.lower() and "flux" in lab.lower()),
+                next((k for k, lab in enumerate(labels) if lab.lower().startswith("r")), 0))
+    ax = fig.add_subplot(nrows, 3, i * 3 + 1)
+    if labels:
+        img = row[PREFIX + "image_data"][pick, y0 : y0 + ny, x0 : x0 + nx]
+        ax.imshow(img, origin="lower", cmap="magma")
+        ax.set_title(f"{title}: {labels[pick]}")
+    flux = row[PREFIX + "flux"][y0 : y0 + ny, x0 : x0 + nx]
+    total = np.nansum(flux, axis=-1)
+    yy, xx = np.unravel_index(np.nanargmax(total), total.shape)
+    ax.plot([xx], [yy], "c+", ms=12)
+    ax = fig.add_subplot(nrows, 3, (i * 3 + 2, i * 3 + 3))
+    lam = row[PREFIX + "lambda"]
+    spec = row[PREFIX + "flux"][y0 + yy, x0 + xx]
+    sigma = sigma_from_ivar(row[PREFIX + "ivar"][y0 + yy, x0 + xx])
+    ax.plot(lam, spec, lw=0.6, color="k")
+    ax.fill_between(lam, spec - sigma, spec + sigma, color="tab:blue", alpha=0.3)
+    ax.set_title(f"spaxel (x={xx}, y={yy}) of the {ny}x{nx} cube")
+    ax.set_xlabel("wavelength [Å]")
+
+
+SPEC = ModalitySpec(
+    name="ifu", prefix=PREFIX, description="IFU cubes on a padded spaxel grid, with maps",
+    example_model=IFUExample, check_columns=check_columns, example_from_row=example_from_row,
+    features=features, preview=preview, check_row=check_row, priority=30,
+)

@@ -1,6 +1,6 @@
 """Multiband images: one stamp per band with its metadata.
 
-Stored columns (FORMATS.md §1): ``image_array`` (N,B,H,W) float32, ``image_ivar`` (N,B,H,W),
+Stored columns (docs/format.md): ``image_array`` (N,B,H,W) float32, ``image_ivar`` (N,B,H,W),
 ``image_mask`` (N,B,H,W) bool (True = good pixel, as MMU v1), ``image_band`` (N,B) strings,
 ``image_psf_fwhm`` (N,B) arcsec, ``image_scale`` (N,B) arcsec/pixel; optional
 ``image_extinction`` (N,B) mag and ``image_units`` (N,B).
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, decode
+from mmu_core.schemas.plotting import composite
+from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "image_"
 REQUIRED = ("array", "band", "scale")  # suffixes after the prefix
@@ -55,7 +58,8 @@ class ImageExample(CommonFields):
 
 
 def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any]:
-    """The design doc's ``image`` list from one stored row's ``image_*`` columns."""
+    """The ``image`` list (one record per band, docs/examples.md) from one stored row's
+    ``image_*`` columns."""
     arr = row[prefix + "array"]
     bands = []
     for b in range(arr.shape[0]):
@@ -90,3 +94,53 @@ def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
         if prefix + key in shapes and shapes[prefix + key][:1] != arr[:1]:
             problems.append(f"{prefix}{key} rows {shapes[prefix + key]} must have one value per band ({arr[0]})")
     return problems
+
+
+def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """HuggingFace features of :func:`example_from_row`'s output for these columns."""
+    from datasets import List, Value
+
+    from mmu_core.schemas.features import array_feature
+
+    arr = specs[PREFIX + "array"]
+    _, h, w = arr.shape
+    band: dict[str, Any] = {"array": array_feature(arr, (h, w)), "filter": Value("string")}
+    for key in ("ivar", "mask"):
+        if PREFIX + key in specs:
+            band[key] = array_feature(specs[PREFIX + key], (h, w))
+    for key, name in (("psf_fwhm", "psf_fwhm"), ("scale", "pixel_size"),
+                      ("extinction", "extinction")):
+        if PREFIX + key in specs:
+            band[name] = Value("float64")
+    if PREFIX + "units" in specs:
+        band["units"] = Value("string")
+    return {"image": List(band, length=arr.shape[0])}
+
+
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
+    """A colour composite, then one panel per band (masked pixels in blue)."""
+    import matplotlib.pyplot as plt
+
+    arr = row[PREFIX + "array"]
+    names = [decode(b) for b in row.get(PREFIX + "band", [str(k) for k in range(len(arr))])]
+    ax = fig.add_subplot(nrows, ncols, i * ncols + 1)
+    ax.imshow(composite(arr), origin="lower")
+    ax.set_title(f"{title}: composite")
+    ax.axis("off")
+    for k in range(min(len(arr), ncols - 1)):
+        ax = fig.add_subplot(nrows, ncols, i * ncols + 2 + k)
+        mask = row.get(PREFIX + "mask")
+        band = np.where(mask[k], arr[k], np.nan) if mask is not None else arr[k]
+        lo, hi = np.nanpercentile(band, [1, 99.5]) if np.isfinite(band).any() else (0, 1)
+        cmap = plt.get_cmap("gray").with_extremes(bad="tab:blue")
+        ax.imshow(band, origin="lower", cmap=cmap, vmin=lo, vmax=hi)
+        fwhm = row.get(PREFIX + "psf_fwhm")
+        ax.set_title(f"{names[k]}" + (f"  PSF {fwhm[k]:.2f}\"" if fwhm is not None else ""))
+        ax.axis("off")
+
+
+SPEC = ModalitySpec(
+    name="image", prefix=PREFIX, description="multiband images, one stamp per band",
+    example_model=ImageExample, check_columns=check_columns, example_from_row=example_from_row,
+    features=features, preview=preview, marker_columns=(), priority=0,
+)

@@ -1,10 +1,10 @@
 """Segmentation maps on the grid of the source image they were drawn on.
 
-Stored columns (FORMATS.md §1): ``segmentation_array`` (N,C,H,W) (counts or labels, any
+Stored columns (docs/format.md): ``segmentation_array`` (N,C,H,W) (counts or labels, any
 numeric dtype), ``segmentation_class`` (N,C) names, ``segmentation_vote_fraction`` (N,C)
 float32 (−1 where not defined), and the source image in ``image_array`` (N,B,H,W) with
-``image_scale``. The masks' H, W must equal the source image's (the design doc's
-"mapped back to the survey" rule).
+``image_scale``. The masks' H, W must equal the source image's (masks are mapped back onto
+the survey image they were drawn on).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, decode
+from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "segmentation_"
 REQUIRED = ("array", "class")
@@ -90,3 +91,52 @@ def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
     if shapes[prefix + "class"][:1] != seg[:1]:
         problems.append(f"{prefix}class must name each of the {seg[0]} classes")
     return problems
+
+
+def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """HuggingFace features of :func:`example_from_row`'s output for these columns."""
+    from datasets import List, Value
+
+    from mmu_core.schemas.features import array_feature, list_feature
+
+    seg_arr = specs[PREFIX + "array"]
+    seg: dict[str, Any] = {
+        "class": List(Value("string"), length=seg_arr.shape[0]),
+        "array": array_feature(seg_arr, tuple(seg_arr.shape)),
+    }
+    if PREFIX + "vote_fraction" in specs:
+        seg["vote_fraction"] = list_feature(specs[PREFIX + "vote_fraction"], seg_arr.shape[0])
+    out: dict[str, Any] = {"segmentation": seg}
+    if "image_array" in specs:
+        b, h, w = specs["image_array"].shape
+        out["image"] = array_feature(specs["image_array"], (h, w, b))
+    return out
+
+
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
+    """The source image with each class's mask as contours, then one panel per class."""
+    image = np.moveaxis(row["image_array"], 0, -1)
+    classes = [decode(c) for c in row[PREFIX + "class"]]
+    ax = fig.add_subplot(nrows, ncols, i * ncols + 1)
+    ax.imshow(image, origin="lower")
+    colors = ["yellow", "cyan", "magenta", "lime", "orange"]
+    for c in range(len(classes)):
+        mask = row[PREFIX + "array"][c]
+        if np.any(mask > 0):
+            ax.contour(mask > 0, levels=[0.5], colors=colors[c % len(colors)], linewidths=0.8)
+    ax.set_title(f"{title}: masks over image")
+    ax.axis("off")
+    for c, name in enumerate(classes[: ncols - 1]):
+        ax = fig.add_subplot(nrows, ncols, i * ncols + 2 + c)
+        ax.imshow(row[PREFIX + "array"][c], origin="lower", cmap="viridis")
+        vf = row.get(PREFIX + "vote_fraction")
+        ax.set_title(name + (f"  vf {vf[c]:.2f}" if vf is not None and vf[c] >= 0 else ""))
+        ax.axis("off")
+
+
+SPEC = ModalitySpec(
+    name="segmentation", prefix=PREFIX, description="segmentation maps on their source image",
+    example_model=SegmentationExample, check_columns=check_columns,
+    example_from_row=example_from_row, features=features, preview=preview,
+    marker_columns=(PREFIX + "array",), priority=40,
+)

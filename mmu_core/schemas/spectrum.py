@@ -1,6 +1,6 @@
 """1-D spectra on a wavelength grid.
 
-Stored columns (FORMATS.md §1): ``spectrum_lambda``, ``spectrum_flux``, ``spectrum_ivar``,
+Stored columns (docs/format.md): ``spectrum_lambda``, ``spectrum_flux``, ``spectrum_ivar``,
 ``spectrum_lsf_sigma`` (N,L) float32 and ``spectrum_mask`` (N,L) bool (True = bad pixel).
 """
 
@@ -12,6 +12,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, same_length
+from mmu_core.schemas.plotting import sigma_from_ivar, smoothed
+from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "spectrum_"
 REQUIRED = ("lambda", "flux", "ivar", "mask")
@@ -54,3 +56,42 @@ def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
     if len(set(present.values())) > 1:
         problems.append(f"spectrum columns must all be (L,) per row, got {present}")
     return problems
+
+
+def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """HuggingFace features of :func:`example_from_row`'s output for these columns."""
+    from mmu_core.schemas.features import list_feature
+
+    return {"spectrum": {k: list_feature(specs[PREFIX + k], specs[PREFIX + k].shape[0])
+                         for k in ARRAYS if PREFIX + k in specs}}
+
+
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
+    """Flux with its 1-sigma band from ivar, a smoothed curve, masked pixels shaded."""
+    ax = fig.add_subplot(nrows, 1, i + 1)
+    lam, flux = row[PREFIX + "lambda"], row[PREFIX + "flux"]
+    ivar = row.get(PREFIX + "ivar")
+    mask = row.get(PREFIX + "mask", np.zeros(len(lam), bool)).astype(bool)
+    good = ~mask
+    ax.plot(lam, np.where(good, flux, np.nan), lw=0.6, color="k", label="flux")
+    if ivar is not None:
+        sigma = sigma_from_ivar(ivar)
+        ax.fill_between(lam, flux - sigma, flux + sigma, where=good, color="tab:blue", alpha=0.3,
+                        label="1σ from ivar", step="mid")
+    smooth = smoothed(flux, np.where(good, ivar if ivar is not None else 1.0, 0.0))
+    ax.plot(lam, smooth, lw=1.0, color="tab:orange", label="ivar-weighted, 15 px")
+    lo, hi = np.nanpercentile(np.where(good, flux, np.nan), [0.5, 99.5]) if good.any() else (0, 1)
+    ax.fill_between(lam, lo, hi, where=mask, color="tab:red", alpha=0.15, step="mid",
+                    label="masked")
+    ax.set_ylim(lo - 0.1 * abs(hi - lo), hi + 0.1 * abs(hi - lo))
+    ax.set_title(f"{title}: spectrum")
+    ax.set_xlabel("wavelength [Å]")
+    ax.set_ylabel("flux")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+SPEC = ModalitySpec(
+    name="spectrum", prefix=PREFIX, description="1-D spectra on a wavelength grid",
+    example_model=SpectrumExample, check_columns=check_columns, example_from_row=example_from_row,
+    features=features, preview=preview, priority=20,
+)

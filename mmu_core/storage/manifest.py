@@ -44,6 +44,7 @@ class Manifest(BaseModel):
     files: list[FileEntry]
     units: list[str] = Field(default_factory=list)
     skipped_units: list[dict] = Field(default_factory=list)
+    preview_columns: list[str] = Field(default_factory=list)  # declared by the survey plugin
     provenance: dict[str, Any] = Field(default_factory=dict)
     build_options: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)

@@ -16,8 +16,10 @@ import h5py
 import numpy as np
 
 from mmu_core.errors import MMUError
+from mmu_core.schemas import MATCHED, canonical_name, guess_modality
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
+from mmu_core.storage.examples import row_example
 from mmu_core.storage.index import IdIndex
 from mmu_core.storage.manifest import Manifest, load_manifest
 
@@ -67,9 +69,31 @@ class Dataset:
 
     @property
     def modality(self) -> str | None:
+        """The modality's name (``"matched"`` for a cross-match output), from the manifest, else
+        guessed from the stored columns."""
         if self.manifest and self.manifest.modality:
-            return self.manifest.modality
-        return _guess_modality(self._specs)
+            return canonical_name(self.manifest.modality)
+        if self._files_attr("namespaces"):
+            return MATCHED
+        return guess_modality(self._specs)
+
+    def sides(self) -> dict[str, dict[str, Any]]:
+        """A matched dataset's sides: namespace -> what it records of that input (survey,
+        config, modality, ...); empty for other datasets."""
+        if self.manifest is not None and self.manifest.extra.get("sides"):
+            return {ns: {**info, "modality": canonical_name(info.get("modality"))}
+                    for ns, info in self.manifest.extra["sides"].items()}
+        import json
+
+        spaces = json.loads(self._files_attr("namespaces") or "{}")
+        return {ns: {"survey": ns, "modality": canonical_name(m)} for ns, m in spaces.items()}
+
+    def _files_attr(self, name: str) -> str | None:
+        """An HDF5 attribute of the first data file (derived datasets record some there)."""
+        if not self._relpaths:
+            return None
+        value = self.open_file(0).attrs.get(name)
+        return None if value is None else str(value)
 
     @property
     def columns(self) -> list[str]:
@@ -350,19 +374,9 @@ class Dataset:
         return self.row_to_example(row, **kwargs)
 
     def row_to_example(self, row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        from mmu_core import schemas
-
-        modality = self.modality
-        if modality == "matched":  # one logical example per side, built by the HF module
-            from mmu_core.hf import dataset_example
-
-            return dataset_example(self, row, **kwargs)
-        provenance = {
-            "survey": self.survey, "config": self.config,
-            **({"version": self.manifest.plugin_version,
-                "distribution": self.manifest.distribution} if self.manifest else {}),
-        }
-        return schemas.logical_example(modality, row, self.standard_names(), provenance, **kwargs)
+        """One stored row (column -> value) as its logical example (one per side of a matched
+        dataset); ``kwargs`` go to the modality's ``example_from_row``."""
+        return row_example(self, row, **kwargs)
 
 
 def as_dataset(value: Dataset | Path | str) -> Dataset:
@@ -400,13 +414,3 @@ def _infer(path: Path, relpaths: list[str]) -> tuple[list[int], dict[str, Column
                 raise DatasetError(f"{path / rel}: no object_id column")
             rows.append(int(n))
     return rows, specs
-
-
-def _guess_modality(specs: dict[str, ColumnSpec]) -> str | None:
-    if "segmentation_array" in specs:
-        return "segmentation"
-    for prefix, modality in (("ifu_", "ifu"), ("spectrum_", "spectrum"),
-                             ("lightcurve_", "timeseries"), ("image_", "image")):
-        if any(k.startswith(prefix) for k in specs):
-            return modality
-    return None

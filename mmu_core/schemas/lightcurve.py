@@ -1,11 +1,11 @@
 """Multi-band light curves, padded per band to one length L for the whole dataset.
 
-Stored columns (FORMATS.md §1): ``lightcurve_time`` (N,B,L) float64 (MJD; float32 would
+Stored columns (docs/format.md): ``lightcurve_time`` (N,B,L) float64 (MJD; float32 would
 lose minutes), ``lightcurve_flux`` and ``lightcurve_flux_err`` (N,B,L) float32,
 ``lightcurve_mask`` (N,B,L) bool (True = padding), ``lightcurve_band`` (N,B) band names.
 Within a band, observations are sorted by time, real points first, padding last.
 
-The logical example (design doc) flattens band-major: ``band``/``time``/``flux``/``flux_err``/
+The logical example (docs/examples.md) flattens band-major: ``band``/``time``/``flux``/``flux_err``/
 ``mask`` of length B*L, ``band`` holding the band index.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, decode, same_length
+from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "lightcurve_"
 REQUIRED = ("time", "flux", "flux_err", "mask", "band")
@@ -42,7 +43,7 @@ class LightCurve(BaseModel):
         return self
 
 
-class TimeSeriesExample(CommonFields):
+class LightCurveExample(CommonFields):
     lightcurve: LightCurve
 
 
@@ -71,3 +72,46 @@ def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
         if shapes[prefix + "band"][:1] != shapes[prefix + "time"][:1]:
             problems.append(f"{prefix}band must name each of the {shapes[prefix + 'time'][0]} bands")
     return problems
+
+
+def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """HuggingFace features of :func:`example_from_row`'s output for these columns."""
+    from datasets import List, Value
+
+    from mmu_core.schemas.features import list_feature
+
+    n_bands, length = specs[PREFIX + "time"].shape
+    lc: dict[str, Any] = {"band": List(Value("int64"), length=n_bands * length)}
+    for key in ARRAYS:
+        if PREFIX + key in specs:
+            lc[key] = list_feature(specs[PREFIX + key], n_bands * length)
+    # survey extras of the same (B, L) shape, flattened like the rest (e.g. detected)
+    for name, spec in specs.items():
+        key = name[len(PREFIX):]
+        if (name.startswith(PREFIX) and key not in lc and key != "band"
+                and tuple(spec.shape) == (n_bands, length)):
+            lc[key] = list_feature(spec, n_bands * length)
+    lc["band_names"] = List(Value("string"), length=n_bands)
+    return {"lightcurve": lc}
+
+
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
+    """Flux with errors per band against MJD (padding left out)."""
+    ax = fig.add_subplot(nrows, 1, i + 1)
+    names = [decode(b) for b in row[PREFIX + "band"]]
+    for b, name in enumerate(names):
+        real = ~row[PREFIX + "mask"][b].astype(bool)
+        ax.errorbar(row[PREFIX + "time"][b][real], row[PREFIX + "flux"][b][real],
+                    yerr=row[PREFIX + "flux_err"][b][real], fmt="o", ms=3, label=name)
+    ax.set_title(f"{title}: light curve")
+    ax.set_xlabel("MJD")
+    ax.set_ylabel("flux")
+    ax.legend(ncol=6, fontsize=8)
+
+
+SPEC = ModalitySpec(
+    name="lightcurve", prefix=PREFIX, description="multi-band light curves, padded per band",
+    example_model=LightCurveExample, check_columns=check_columns,
+    example_from_row=example_from_row, features=features, preview=preview, priority=10,
+    former_names=("timeseries",),
+)
