@@ -4,10 +4,6 @@ Columns are matched by their standard (aliased) names, so ``Z`` of one survey an
 another land in one column ``z``. The output is an ordinary stored dataset in the same HEALPix
 layout (``healpix=N/i-of-n.hdf5`` + manifest + id index), written pixel by pixel: rows never
 change pixel, so each task reads one group of pixels from every input and writes those pixels.
-
-Also home of :func:`finalize_dataset`, which turns a folder of pixel files written with
-:func:`mmu_core.storage.writer.write_rows` into a finished dataset (index + manifest); the
-cross-match writes its matched dataset with it too.
 """
 
 from __future__ import annotations

@@ -30,9 +30,10 @@ from mmu_core.registry import Registry, get_registry
 from mmu_core.storage.reader import open_dataset
 from mmu_core.validate import validate
 
-CHAIN_ORDER = ("image", "spectrum", "ifu", "segmentation", "timeseries")
+CHAIN_ORDER = ("image", "spectrum", "ifu", "segmentation", "lightcurve")  # others come last
 # objects per modality: enough to show the machinery, small enough for a few minutes
-SAMPLE_SIZE = {"image": 400, "spectrum": 600, "ifu": 6, "segmentation": 6, "timeseries": 300}
+SAMPLE_SIZE = {"image": 400, "spectrum": 600, "ifu": 6, "segmentation": 6, "lightcurve": 300}
+DEFAULT_SAMPLE_SIZE = 100
 SHARED_FRACTION = 0.5  # share of a survey's objects placed on the previous survey's objects
 CROSS_MATCH_MODALITIES = ("image", "spectrum", "ifu", "segmentation")
 PATCH = {"ra": 150.1, "dec": 2.2, "radius": 0.05}  # 3 arcmin in COSMOS: few HSC patches
@@ -85,7 +86,8 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
     report = DemoReport(out=out)
     entries = sorted(
         registry.surveys.values(),
-        key=lambda e: (CHAIN_ORDER.index(e.info.modality), e.name),
+        key=lambda e: (CHAIN_ORDER.index(e.info.modality) if e.info.modality in CHAIN_ORDER
+                       else len(CHAIN_ORDER), e.name),
     )
     if not entries:
         raise RuntimeError("no survey plugins are installed: nothing to demonstrate")
@@ -93,7 +95,7 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
     built: dict[str, Any] = {}
     for entry in entries:
         survey, modality = entry.name, entry.info.modality
-        n = max(2, int(SAMPLE_SIZE[modality] * scale))
+        n = max(2, int(SAMPLE_SIZE.get(modality, DEFAULT_SAMPLE_SIZE) * scale))
         positions = None
         if previous_positions is not None and modality in CROSS_MATCH_MODALITIES:
             k = min(len(previous_positions), max(1, int(n * SHARED_FRACTION)))

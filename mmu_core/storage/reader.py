@@ -109,7 +109,7 @@ class Dataset:
 
     @property
     def files(self) -> list[Path]:
-        """Every data file, in the dataset's file order (pixel, then part)."""
+        """Every data file, in the dataset's file order (the manifest's: sorted by path)."""
         return [self.path / r for r in self._relpaths]
 
     @property
@@ -369,7 +369,7 @@ class Dataset:
 
     # ---- logical examples -------------------------------------------------------------------
     def example(self, object_id: Any, columns: Iterable[str] | None = None, **kwargs: Any) -> dict:
-        """One row as the design doc's logical example for the dataset's modality."""
+        """One row as the logical example of the dataset's modality (docs/examples.md)."""
         row = {k: v[0] for k, v in self.get([object_id], columns=columns).items()}
         return self.row_to_example(row, **kwargs)
 
