@@ -117,7 +117,7 @@ def list_surveys(as_json: bool = typer.Option(False, "--json", help="print JSON"
         )
     console.print(table)
     if not rows:
-        console.print("No survey plugins installed. Install one, e.g. `pip install mmu-desi`.")
+        console.print("No survey plugins installed. Install one (`pip install mmu-<survey>`).")
 
 
 @app.command()

@@ -46,6 +46,7 @@ class DemoReport:
     matches: list[dict[str, Any]] = field(default_factory=list)
     hf: dict[str, Any] = field(default_factory=dict)
     previews: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # surveys without a sampler
     seconds: float = 0.0
 
     def print(self, console: Console) -> None:
@@ -73,6 +74,8 @@ class DemoReport:
                           highlight=False)
             console.print(f"  example keys: {self.hf['keys']}", highlight=False)
         console.print(f"previews ({len(self.previews)}): {self.out / 'previews'}")
+        if self.skipped:
+            console.print(f"skipped (no sample data): {', '.join(self.skipped)}")
         console.print(f"[bold]done in {self.seconds:.0f} s[/]; everything is under {self.out}")
 
 
@@ -91,6 +94,11 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
     )
     if not entries:
         raise RuntimeError("no survey plugins are installed: nothing to demonstrate")
+    for entry in [e for e in entries if not registry.can_sample(e.name)]:
+        console.print(f"[yellow]skipping {entry.name}[/]: its plugin writes no sample data "
+                      "(no mmu_sample hook)")
+        report.skipped.append(entry.name)
+    entries = [e for e in entries if registry.can_sample(e.name)]
     previous_positions: np.ndarray | None = None
     built: dict[str, Any] = {}
     for entry in entries:

@@ -9,7 +9,7 @@
     xm = mmu_core.hf.load("xmatch-out")                            # a cross-match output
     xm[0]["hsc"]["image"], xm[0]["desi"]["spectrum"]["flux"]
 
-Each row is the design doc's logical example for the dataset's modality — exactly what
+Each row is the logical example of the dataset's modality (docs/examples.md) — exactly what
 ``Dataset.row_to_example`` gives (``image`` as a list of bands with their metadata,
 ``spectrum`` as a dict of arrays, ``lightcurve``, IFU ``spaxels``/``images``, ``segmentation``)
 with ``provenance``, ``object_id``, ``ra``, ``dec``, ``healpix`` and every catalog column under

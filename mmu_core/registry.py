@@ -211,9 +211,25 @@ class Registry:
             )
         return config
 
+    def can_sample(self, survey: str) -> bool:
+        """Does the plugin providing ``survey`` implement ``mmu_sample`` (it is optional)?
+
+        :raises UnknownSurveyError: no installed plugin provides ``survey``.
+        """
+        return self._implements("mmu_sample", survey)
+
     # ---- dispatch -------------------------------------------------------------------------
+    # A hook is called only on the plugin that declared the survey, and only for its own
+    # surveys: implementations never check the survey name.
+    def _owner(self, survey: str) -> Any:
+        return self.pm.get_plugin(self.survey(survey).plugin_name)
+
+    def _implements(self, hook: str, survey: str) -> bool:
+        owner = self._owner(survey)
+        return any(impl.plugin is owner for impl in getattr(self.pm.hook, hook).get_hookimpls())
+
     def _caller(self, hook: str, survey: str):
-        owner = self.pm.get_plugin(self.survey(survey).plugin_name)
+        owner = self._owner(survey)
         others = [p for p in self.pm.get_plugins() if p is not owner]
         return self.pm.subset_hook_caller(hook, remove_plugins=others)
 
@@ -243,9 +259,20 @@ class Registry:
         return dict(result or {})
 
     def sample(self, survey: str, request: SampleRequest) -> SampleResult:
+        """Write synthetic raw files for ``survey`` (see :meth:`can_sample`).
+
+        :raises PluginError: the survey's plugin has no ``mmu_sample``, or it returned nothing.
+        """
+        if not self.can_sample(survey):
+            entry = self.survey(survey)
+            raise PluginError(
+                f"survey {survey!r} has no sampler: its plugin "
+                f"{entry.distribution or entry.plugin_name!r} does not implement mmu_sample, "
+                "so it cannot write sample data (build it from real files)"
+            )
         result = self._caller("mmu_sample", survey)(survey=survey, request=request)
         if result is None:
-            raise PluginError(f"plugin for {survey!r} cannot write sample data")
+            raise PluginError(f"mmu_sample of the plugin for {survey!r} returned nothing")
         return result if isinstance(result, SampleResult) else SampleResult.model_validate(result)
 
 

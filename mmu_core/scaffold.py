@@ -3,7 +3,9 @@ own tests at once.
 
 The generated plugin reads a simple stand-in raw format — one FITS binary table per sky tile,
 whose columns already follow the stored convention of the modality — so the author starts from
-a working build and replaces ``reader.py`` and ``samples.py`` with the survey's real format.
+a working build and replaces ``datamodel.py``, ``reader.py`` and ``samples.py`` with the
+survey's real format. Its modules follow the plugins' naming convention (README.md, "Add a
+survey"): ``hooks``, ``discover``, ``reader``, ``convert``, ``samples``, ``datamodel``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ MODALITY_SPECS: dict[str, dict[str, object]] = {
                       "ifu_image_filter": "np.array([b''])",
                       "ifu_image_units": "np.array([b'flux'])"},
     },
-    "timeseries": {
+    "lightcurve": {
         "arrays": {"lightcurve_time": ("(2, 12)", "np.float64"),
                    "lightcurve_flux": ("(2, 12)", "np.float32"),
                    "lightcurve_flux_err": ("(2, 12)", "np.float32"),
@@ -84,7 +86,10 @@ def scaffold(name: str, modality: str, dest: Path) -> Path:
         "README.md": README,
         f"{pkg}/__init__.py": INIT,
         f"{pkg}/hooks.py": HOOKS,
+        f"{pkg}/datamodel.py": DATAMODEL,
+        f"{pkg}/discover.py": DISCOVER,
         f"{pkg}/reader.py": READER,
+        f"{pkg}/convert.py": CONVERT,
         f"{pkg}/samples.py": SAMPLES,
         "tests/test_plugin.py": TESTS,
     }
@@ -130,9 +135,13 @@ An [mmu](https://github.com/) survey plugin providing the `{name}` survey ({moda
     mmu validate data/{name}/default
     pytest tests/
 
-`reader.py` reads the raw files and `samples.py` writes synthetic ones; both use a stand-in
-format (one FITS table per sky tile, columns named as mmu stores them). Replace them with the
-survey's published format, keep the column conventions of `mmu_core/schemas/{modality}.py`.
+The modules follow mmu's convention: `hooks.py` (the hook implementations, short),
+`discover.py` (raw folder -> units of work), `reader.py` (parsing the raw files),
+`convert.py` (a unit -> batches of rows), `samples.py` (synthetic raw files) and
+`datamodel.py` (file names, HDU and column facts). They use a stand-in format (one FITS
+table per sky tile, columns named as mmu stores them): replace `datamodel.py`, `reader.py`
+and `samples.py` with the survey's published format, keeping the column conventions of the
+{modality} modality (`mmu_core/schemas/`).
 '''
 
 INIT = '''
@@ -142,17 +151,15 @@ __version__ = "0.1.0"
 '''
 
 HOOKS = '''
-"""mmu hook implementations for {name}: short, the work is in reader.py and samples.py."""
+"""mmu hook implementations for {name}: short, the work is in the sibling modules."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mmu_core import hookimpl
-from mmu_core.models import ConfigInfo, SampleResult, SurveyInfo, WorkUnit
+from mmu_core.models import ConfigInfo, SurveyInfo
 
 import {pkg}
-from {pkg} import reader, samples
+from {pkg} import convert, discover, samples
 
 SURVEY = "{name}"
 
@@ -174,49 +181,39 @@ def mmu_describe():
 
 @hookimpl
 def mmu_discover(survey, config, raw_dir):
-    if survey != SURVEY:
-        return None
-    return [
-        WorkUnit(survey=survey, config=config, key=path.stem, files=[path.name])
-        for path in reader.find_tiles(Path(raw_dir))
-    ]
+    return discover.discover(survey, config, raw_dir)
 
 
 @hookimpl
 def mmu_convert(unit, context):
-    if unit.survey != SURVEY:
-        return None
-    return reader.read_tile(Path(context.raw_dir) / unit.files[0])
+    return convert.convert(unit, context)
 
 
 @hookimpl
 def mmu_aliases(survey, config):
-    if survey != SURVEY:
-        return None
     return {{"mag": "magnitude"}}
 
 
 @hookimpl
 def mmu_sample(survey, request):
-    if survey != SURVEY:
-        return None
-    files = samples.write_sample(request.out_dir, request.n, request.seed, request.ra,
-                                 request.dec, request.radius, request.positions)
-    return SampleResult(files=[str(f) for f in files], n_objects=request.n)
+    return samples.write_sample(request)
 '''
 
-READER = '''
-"""Read the raw {name} files: one FITS binary table per tile."""
+DATAMODEL = '''
+"""The {name} data model: file names, the table HDU and its columns (a stand-in format,
+one FITS binary table per sky tile). Nothing here reads files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
-from astropy.io import fits
 
-from mmu_core.errors import InputError
+TILE_GLOB = "tile-*.fits"
+TABLE_HDU = "OBJECTS"
+
+# The table's array columns: name -> (per-row shape, dtype).
+ARRAYS = {{
+{arrays}
+}}
 
 # Columns that are the same for every row; the converter adds them.
 CONSTANTS = {{
@@ -224,22 +221,77 @@ CONSTANTS = {{
 }}
 
 
-def find_tiles(raw_dir: Path) -> list[Path]:
-    return sorted(raw_dir.glob("tile-*.fits"))
+def tile_name(index: int) -> str:
+    return f"tile-{{index:04d}}.fits"
+'''
+
+DISCOVER = '''
+"""Find the {name} units of work in a raw folder: one per tile file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmu_core.models import WorkUnit
+
+from {pkg} import datamodel as dm
 
 
-def read_tile(path: Path, batch_size: int = 256) -> Iterator[dict[str, np.ndarray]]:
-    try:
-        with fits.open(path, memmap=True) as hdul:
-            table = hdul["OBJECTS"].data
-            columns = {{name: np.asarray(table[name]) for name in table.columns.names}}
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"cannot read the OBJECTS table: {{exc}}", file=str(path)) from exc
+def discover(survey: str, config: str, raw_dir: Path) -> list[WorkUnit]:
+    return [
+        WorkUnit(survey=survey, config=config, key=path.stem, files=[path.name])
+        for path in sorted(Path(raw_dir).glob(dm.TILE_GLOB))
+    ]
+'''
+
+READER = '''
+"""Read the raw {name} files: one FITS binary table per tile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mmu_core.fits import get_hdu, read_fits
+
+from {pkg} import datamodel as dm
+
+WHAT = "{name} tile"
+
+
+def read_tile(path: Path) -> dict[str, np.ndarray]:
+    """Every column of a tile's table; InputError naming the file and HDU if unreadable."""
+    with read_fits(path, WHAT, memmap=True) as hdul:
+        table = get_hdu(hdul, dm.TABLE_HDU, path, WHAT).data
+        return {{name: np.asarray(table[name]) for name in table.columns.names}}
+'''
+
+CONVERT = '''
+"""Convert one {name} tile into batches of rows ({modality} columns as mmu stores them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mmu_core.models import ConvertContext, WorkUnit
+
+from {pkg} import datamodel as dm
+from {pkg} import reader
+
+BATCH_ROWS = 256
+
+
+def convert(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, np.ndarray]]:
+    columns = reader.read_tile(Path(context.raw_dir) / unit.files[0])
     n = len(columns["object_id"])
-    for a in range(0, n, batch_size):
-        batch = {{k: v[a : a + batch_size] for k, v in columns.items()}}
+    for a in range(0, n, BATCH_ROWS):
+        batch = {{k: v[a : a + BATCH_ROWS] for k, v in columns.items()}}
         m = len(batch["object_id"])
-        for k, v in CONSTANTS.items():
+        for k, v in dm.CONSTANTS.items():
             batch[k] = np.broadcast_to(v, (m, *np.shape(v))).copy()
         yield batch
 '''
@@ -255,22 +307,19 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-# column -> (per-row shape, dtype)
-ARRAYS = {{
-{arrays}
-}}
+from mmu_core.models import SampleRequest, SampleResult
+from mmu_core.sampling import cone_positions
+
+from {pkg} import datamodel as dm
 
 
-def write_sample(out_dir, n, seed, ra, dec, radius, positions=None, per_tile=100):
-    out_dir = Path(out_dir)
+def write_sample(request: SampleRequest, per_tile: int = 100) -> SampleResult:
+    out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    n, seed = request.n, request.seed
     rng = np.random.default_rng(seed)
-    r = np.radians(radius) * np.sqrt(rng.random(n))
-    phi = rng.random(n) * 2 * np.pi
-    decs = np.clip(dec + np.degrees(r * np.sin(phi)), -90, 90)
-    ras = (ra + np.degrees(r * np.cos(phi)) / np.cos(np.radians(dec))) % 360
-    for i, (pra, pdec) in enumerate((positions or [])[:n]):
-        ras[i], decs[i] = pra, pdec
+    # in the cone, the first objects exactly at request.positions when given
+    ras, decs = cone_positions(request, n, rng)
     files = []
     for t, a in enumerate(range(0, n, per_tile)):
         m = min(per_tile, n - a)
@@ -278,7 +327,7 @@ def write_sample(out_dir, n, seed, ra, dec, radius, positions=None, per_tile=100
         table["object_id"] = np.arange(a, a + m, dtype=np.int64) + 1000 * seed + 1
         table["ra"], table["dec"] = ras[a : a + m], decs[a : a + m]
         table["mag"] = rng.normal(21, 1, m).astype(np.float32)
-        for name, (shape, dtype) in ARRAYS.items():
+        for name, (shape, dtype) in dm.ARRAYS.items():
             if dtype is bool:
                 table[name] = rng.random((m, *shape)) > 0.95
             elif np.issubdtype(dtype, np.integer):
@@ -287,11 +336,11 @@ def write_sample(out_dir, n, seed, ra, dec, radius, positions=None, per_tile=100
                 table[name] = np.abs(rng.normal(1, 0.2, (m, *shape))).astype(dtype)
             if name.endswith("time"):
                 table[name] = np.sort(table[name] * 100 + 60000, axis=-1)
-        path = out_dir / f"tile-{{t:04d}}.fits"
-        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(table, name="OBJECTS")]).writeto(
+        path = out_dir / dm.tile_name(t)
+        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(table, name=dm.TABLE_HDU)]).writeto(
             path, overwrite=True)
-        files.append(path)
-    return files
+        files.append(str(path))
+    return SampleResult(files=files, n_objects=n)
 '''
 
 TESTS = '''

@@ -63,22 +63,27 @@ def on_meridian(rng, n, dec_lo, dec_hi):
     return np.where(ra < 0, ra + 360.0, ra), dec
 
 
-def make_catalogs(seed: int = 7) -> tuple[dict, dict]:
+def make_catalogs(seed: int = 7, scale: float = 1.0) -> tuple[dict, dict]:
+    """The left and right catalogs (``scale`` times the objects, same construction)."""
     rng = np.random.default_rng(seed)
+
+    def n(count: int) -> int:
+        return int(count * scale)
+
     parts = []
     for ra0, dec0, r in REGIONS:
-        parts.append(in_cap(rng, 13_000, ra0, dec0, r))
-        parts.append(on_pixel_borders(rng, 14_000, ra0, dec0, r))
-    parts.append(on_meridian(rng, 4_000, 27.0, 33.0))
+        parts.append(in_cap(rng, n(13_000), ra0, dec0, r))
+        parts.append(on_pixel_borders(rng, n(14_000), ra0, dec0, r))
+    parts.append(on_meridian(rng, n(4_000), 27.0, 33.0))
     lra = np.concatenate([p[0] for p in parts])
     ldec = np.concatenate([p[1] for p in parts])
     # twins: left objects close to another left one, so two lefts compete for one right
-    twin = rng.choice(len(lra), 6_000, replace=False)
+    twin = rng.choice(len(lra), n(6_000), replace=False)
     tra, tdec = offset(lra[twin], ldec[twin], rng.uniform(0.2, 1.6, len(twin)),
                        rng.uniform(0, 360, len(twin)))
     lra, ldec = np.concatenate([lra, tra]), np.concatenate([ldec, tdec])
     n_paired = len(lra)  # objects after this one have no right counterpart
-    alone = in_cap(rng, 2_000, *LEFT_ONLY)
+    alone = in_cap(rng, n(2_000), *LEFT_ONLY)
     lra, ldec = np.concatenate([lra, alone[0]]), np.concatenate([ldec, alone[1]])
     n_left = len(lra)
 
@@ -88,8 +93,8 @@ def make_catalogs(seed: int = 7) -> tuple[dict, dict]:
     src2 = rng.choice(n_paired, int(0.1 * n_paired), replace=False)
     c2ra, c2dec = offset(lra[src2], ldec[src2], rng.uniform(0, 1.5, len(src2)),
                          rng.uniform(0, 360, len(src2)))
-    noise = [in_cap(rng, 6_000, *reg[:2], reg[2]) for reg in REGIONS]
-    noise.append(in_cap(rng, 3_000, *RIGHT_ONLY))
+    noise = [in_cap(rng, n(6_000), *reg[:2], reg[2]) for reg in REGIONS]
+    noise.append(in_cap(rng, n(3_000), *RIGHT_ONLY))
     rra = np.concatenate([cra, c2ra, *[p[0] for p in noise]])
     rdec = np.concatenate([cdec, c2dec, *[p[1] for p in noise]])
     n_right = len(rra)

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("schemas", ("schemas",)),
     ("contract", ("models", "hookspecs", "registry", "sampling", "fits")),
     ("storage", ("storage",)),
-    ("operations", ("executors", "build", "validate", "crossmatch", "concat", "skymatch")),
+    ("operations", ("executors", "build", "validate", "crossmatch", "concat")),
     ("integrations", ("hf", "loader", "previews", "testing", "scaffold", "demo")),
     ("interface", ("cli", "")),  # "" is the package root: the public API
 ]

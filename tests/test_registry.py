@@ -1,4 +1,5 @@
-"""The plugin manager: entry points, failures reported not fatal, duplicates, switches."""
+"""The plugin manager: entry points, failures reported not fatal, duplicates, switches, an
+optional mmu_sample; and the plugin-contract helpers mmu_core.sampling and mmu_core.fits."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import json
 import textwrap
 from importlib import metadata
 
+import numpy as np
 import pytest
+from astropy.io import fits
 from typer.testing import CliRunner
 
 from mmu_core import hookimpl, testing
 from mmu_core.cli import app
-from mmu_core.errors import UnknownSurveyError
-from mmu_core.models import ConfigInfo, SurveyInfo
+from mmu_core.errors import InputError, PluginError, UnknownSurveyError
+from mmu_core.fits import fits_errors, get_hdu, open_fits, read_fits
+from mmu_core.models import ConfigInfo, SampleRequest, SurveyInfo
 from mmu_core.registry import Registry
+from mmu_core.sampling import cone_positions, separation
 
 runner = CliRunner()
 
@@ -189,3 +194,112 @@ def test_describe_command(toy_registry):
     assert data["aliases"]["default"] == {"mag": "magnitude", "Z": "z"}
     bad = runner.invoke(app, ["describe", "nope"])
     assert bad.exit_code == 1 and "no installed plugin provides survey 'nope'" in bad.output
+
+
+NO_SAMPLER = """
+from mmu_core import hookimpl
+from mmu_core.models import ConfigInfo, SurveyInfo, WorkUnit
+
+@hookimpl
+def mmu_describe():
+    return [SurveyInfo(name="nosampler", modality="spectrum", description="no mmu_sample",
+                       configs=[ConfigInfo(name="c1")], default_config="c1")]
+
+@hookimpl
+def mmu_discover(survey, config, raw_dir):
+    return [WorkUnit(survey=survey, config=config, key="one", files=[])]
+
+@hookimpl
+def mmu_convert(unit, context):
+    return iter(())
+
+@hookimpl
+def mmu_aliases(survey, config):
+    return {}
+"""
+
+
+def test_plugin_without_mmu_sample_loads_and_says_it_cannot_sample(tmp_path, monkeypatch,
+                                                                   toy_registry):
+    import importlib
+
+    _module(tmp_path, monkeypatch, "nosampler_plugin", NO_SAMPLER)
+    eps = [metadata.EntryPoint(name="nosampler", value="nosampler_plugin", group="mmu")]
+    registry = Registry.from_entry_points(eps)
+    assert list(registry.surveys) == ["nosampler"] and not registry.failures
+    assert registry.can_sample("nosampler") is False
+    assert toy_registry.can_sample("toyimg") is True
+    with pytest.raises(UnknownSurveyError):
+        registry.can_sample("nope")
+    with pytest.raises(PluginError,
+                       match="survey 'nosampler' has no sampler: its plugin 'nosampler' does "
+                             "not implement mmu_sample"):
+        registry.sample("nosampler", SampleRequest(out_dir=tmp_path / "raw"))
+    assert not (tmp_path / "raw").exists()
+
+    with testing.use_registry(registry):
+        listed = runner.invoke(app, ["list-surveys", "--json"])
+        sampled = runner.invoke(app, ["sample", "nosampler", "--out", str(tmp_path / "raw")])
+    assert [(r["name"], r["status"]) for r in json.loads(listed.output)] == [("nosampler", "ok")]
+    assert sampled.exit_code == 1 and "has no sampler" in sampled.output
+
+    module = importlib.import_module("nosampler_plugin")
+    checked = testing.check_plugin(module)
+    assert list(checked.surveys) == ["nosampler"] and not checked.can_sample("nosampler")
+    with pytest.raises(pytest.skip.Exception, match="no mmu_sample"):
+        testing.sample_build_validate("nosampler", tmp_path, registry=checked)
+
+
+def test_cone_positions_requested_first_then_uniform_in_the_cone(tmp_path):
+    wanted = [(-0.5, 89.9), (10.0, 89.2)]
+    request = SampleRequest(out_dir=tmp_path, n=4000, ra=359.9, dec=89.5, radius=1.0,
+                            positions=wanted)
+    ra, dec = cone_positions(request, request.n, np.random.default_rng(1))
+    assert ra.shape == dec.shape == (4000,) and ((ra >= 0) & (ra < 360)).all()
+    assert list(zip(ra[:2], dec[:2], strict=True)) == [(359.5, 89.9), (10.0, 89.2)]
+    sep = separation(ra[2:], dec[2:], 359.9, 89.5)
+    assert sep.max() <= 1.0 + 1e-9
+    # uniform on the sphere: the inner cap of half the radius holds ~(1 - cos 0.5°)/(1 - cos 1°)
+    inner = np.mean(sep < 0.5)
+    expected = (1 - np.cos(np.radians(0.5))) / (1 - np.cos(np.radians(1.0)))
+    assert abs(inner - expected) < 0.03
+    # n random positions are drawn whatever the number requested: later draws do not change
+    plain, shared = np.random.default_rng(7), np.random.default_rng(7)
+    cone_positions(request.model_copy(update={"positions": None}), 5, plain)
+    cone_positions(request, 5, shared)
+    assert plain.random() == shared.random()
+    # one object at a time: object k gets the k-th requested position
+    ra1, dec1 = cone_positions(request, 1, np.random.default_rng(0), first=1)
+    assert (ra1.tolist(), dec1.tolist()) == ([10.0], [89.2])
+    ra3, dec3 = cone_positions(request, 1, np.random.default_rng(0), first=2)
+    assert separation(ra3, dec3, 359.9, 89.5)[0] <= 1.0
+
+
+def test_fits_helpers_name_the_file_the_hdu_and_what(tmp_path):
+    good = tmp_path / "good.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((50, 50)), name="FLUX")]).writeto(good)
+    with open_fits(good, "toy file", lazy=False) as hdul:
+        assert get_hdu(hdul, "FLUX", good, "toy file").data.shape == (50, 50)
+        with pytest.raises(InputError, match=r"missing HDU IVAR in toy file \(HDUs present: "
+                                             r"\['PRIMARY', 'FLUX'\]\)") as err:
+            get_hdu(hdul, "IVAR", good, "toy file")
+        assert err.value.file == str(good)
+        with pytest.raises(InputError, match=r"cannot read toy file \(HDU FLUX\): ValueError: x"):
+            with fits_errors(good, "toy file", hdu="FLUX", object="o1"):
+                raise ValueError("x")
+    with pytest.raises(InputError, match="cannot read toy file: file does not exist"):
+        open_fits(tmp_path / "absent.fits", "toy file")
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(b"not FITS at all " * 200)
+    with pytest.raises(InputError, match="cannot read toy file: not a readable FITS file"):
+        open_fits(junk, "toy file")
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(good.read_bytes()[:-10_000])
+    with pytest.raises(InputError, match="truncated") as err:
+        with read_fits(cut, "toy file", object="o2") as hdul:
+            hdul["FLUX"].data.sum()
+    assert err.value.file == str(cut) and err.value.object == "o2"
+    # an InputError raised inside a block passes unchanged
+    with pytest.raises(InputError, match="^file f: mine$"):
+        with read_fits(good, "toy file"):
+            raise InputError("mine", file="f")

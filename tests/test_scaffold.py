@@ -52,3 +52,18 @@ def test_scaffolded_plugin_installs_and_is_listed(tmp_path, modality):
     tests = run(venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
                 tmp_path / "mmu-mysurvey" / "tests", env=env, cwd=tmp_path)
     assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_scaffold_writes_the_plugin_module_convention(tmp_path):
+    """hooks, discover, reader, convert, samples, datamodel (README, "Add a survey"); the hooks
+    check no survey name: the registry calls a plugin only for its own surveys."""
+    from mmu_core.scaffold import scaffold
+
+    root = scaffold("conv", "spectrum", tmp_path)
+    modules = {p.stem for p in (root / "mmu_conv").glob("*.py")}
+    assert modules == {"__init__", "hooks", "discover", "reader", "convert", "samples",
+                       "datamodel"}
+    hooks = (root / "mmu_conv" / "hooks.py").read_text()
+    assert "survey !=" not in hooks and "return None" not in hooks
+    assert "cone_positions" in (root / "mmu_conv" / "samples.py").read_text()
+    assert "mmu_core.fits" in (root / "mmu_conv" / "reader.py").read_text()

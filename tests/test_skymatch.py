@@ -1,4 +1,4 @@
-"""The zones matcher (mmu_core.skymatch) against astropy's search_around_sky, pair for pair."""
+"""The zones matcher (mmu_core.crossmatch.zones) against astropy's search_around_sky, pair for pair."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from astropy.coordinates import SkyCoord, search_around_sky
 from stored import offset
 
-from mmu_core.skymatch import chord_to_arcsec, pairs_within, ra_half_width
+from mmu_core.crossmatch.zones import chord_to_arcsec, pairs_within, ra_half_width
 
 
 def astropy_pairs(lra, ldec, rra, rdec, radius_arcsec):

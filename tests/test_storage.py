@@ -76,18 +76,26 @@ def test_get_round_trips_every_row_bit_exact(toy_image_dataset):
     )
 
 
-def test_files_are_sorted_by_id_and_chunked_by_row(toy_image_dataset):
+def test_files_are_sorted_by_id_contiguous_or_checked_chunks(toy_image_dataset):
+    from mmu_core.storage.integrity import BLOCK_BYTES, digests, read_digests
+
     path, _ = toy_image_dataset
     for f in mmu_core.open_dataset(path).files:
         with h5py.File(f) as h:
             ids = h["object_id"][...]
             assert np.all(np.diff(ids) > 0)
-            chunk = h["image_array"].chunks
-            assert chunk[1:] == (5, 16, 16)  # small rows: whole rows, grouped to ~64 KB
-            assert chunk[0] * 5 * 16 * 16 * 4 <= 64 * 1024
-            # "auto" compression: the bool mask shrinks a lot and is gzipped; noise is not
-            assert h["image_mask"].compression == "gzip"
-            assert h["image_array"].compression is None
+            # "auto" compression: the bool mask shrinks a lot and is gzipped, in row chunks
+            # (whole rows, grouped to ~64 KB) checked by Fletcher32
+            mask = h["image_mask"]
+            assert mask.compression == "gzip" and mask.fletcher32
+            assert mask.chunks[1:] == (5, 16, 16) and mask.chunks[0] * 5 * 16 * 16 <= 64 * 1024
+            # noise is not compressed: contiguous (memory-mapped on read), with a digest per
+            # block of rows that equals the digest of the rows as written
+            image = h["image_array"]
+            assert image.compression is None and image.chunks is None
+            per_block, sums = read_digests(image)
+            assert per_block == BLOCK_BYTES // (5 * 16 * 16 * 4)
+            np.testing.assert_array_equal(sums, digests(image[...], per_block))
             assert h.attrs["survey"] == "toyimg" and h.attrs["nside"] == 16
 
 
@@ -324,13 +332,17 @@ def test_validate_catches_truncated_column(corrupt_copy):
     assert any(p.column == "mag" and "truncated" in p.message for p in report.problems)
 
 
-def test_validate_strict_catches_checksum_mismatch(corrupt_copy):
+def test_validate_catches_a_changed_value(corrupt_copy):
     f = _first_file(corrupt_copy)
     with h5py.File(f, "r+") as h:
         h["image_array"][0, 0, 0, 0] += 1.0
-    assert validate(corrupt_copy).ok  # a changed value is only visible to checksums
+    # a plausible value, changed through HDF5 itself: only checksums can see it — the
+    # column's block digests by default, the file's sha256 with --strict
+    report = validate(corrupt_copy)
+    assert [p.column for p in report.problems] == ["image_array"]
+    assert "checksum mismatch in stored rows 0-" in report.problems[0].message
     strict = validate(corrupt_copy, strict=True)
-    assert any("checksum mismatch" in p.message for p in strict.problems)
+    assert any("checksum mismatch (file changed" in p.message for p in strict.problems)
 
 
 def test_cli_build_validate_info(tmp_path, toy_registry):

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, model_validator
 
 import mmu_core
-from mmu_core import hookimpl, hf, schemas, testing
+from mmu_core import hf, hookimpl, schemas, testing
 from mmu_core.build import build
 from mmu_core.models import ConfigInfo, SurveyInfo, WorkUnit
 from mmu_core.previews import preview

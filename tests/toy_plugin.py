@@ -75,16 +75,12 @@ class ToyPlugin:
 
     @hookimpl
     def mmu_discover(self, survey, config, raw_dir):
-        if survey not in ("toyimg", "toyspec"):
-            return None
         spec = json.loads((Path(raw_dir) / "units.json").read_text())
         return [WorkUnit(survey=survey, config=config, key=u["key"], files=["units.json"],
                          ra=u["ra"], dec=u["dec"], meta=u) for u in spec]
 
     @hookimpl
     def mmu_convert(self, unit, context):
-        if unit.survey not in ("toyimg", "toyspec"):
-            return None
         return self._convert(unit, context)
 
     def _convert(self, unit, context):
@@ -112,14 +108,10 @@ class ToyPlugin:
 
     @hookimpl
     def mmu_aliases(self, survey, config):
-        if survey not in ("toyimg", "toyspec"):
-            return None
         return {"mag": "magnitude", "Z": "z"}
 
     @hookimpl
     def mmu_sample(self, survey, request):
-        if survey not in ("toyimg", "toyspec"):
-            return None
         units = write_units(request.out_dir, n_units=4, n=request.n // 4, ra=request.ra,
                             dec=request.dec, radius=request.radius, seed=request.seed)
         return SampleResult(files=[str(request.out_dir / "units.json")],

@@ -10,8 +10,11 @@ A plugin is a module (or object) whose functions are decorated with
 Implementations may accept fewer arguments than a spec names (pluggy passes only the ones
 they ask for), so specs can grow without breaking plugins.
 
-Dispatch hooks (``firstresult``) are called only on the plugin that declared the survey in
-``mmu_describe``; an implementation that does not handle the survey returns ``None``.
+Dispatch hooks (``firstresult``: discover, convert, aliases, sample) are called only on the
+plugin that declared the survey in ``mmu_describe``, and only for its own surveys: an
+implementation never needs to check the survey name it is given. ``mmu_aliases`` and
+``mmu_sample`` are optional: a plugin without ``mmu_sample`` builds its surveys but cannot
+write sample data (``Registry.can_sample`` says which surveys can).
 """
 
 from __future__ import annotations

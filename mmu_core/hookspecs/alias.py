@@ -10,9 +10,9 @@ def mmu_aliases(survey: str, config: str) -> dict[str, str] | None:
     """Map native column names to standard names for one survey/config.
 
     Called by ``mmu build`` (the result is stored in the manifest, so reading never needs the
-    plugin installed) and by ``mmu describe``. Dispatch: the first non-``None`` result wins.
+    plugin installed) and by ``mmu describe``, only on the plugin that provides ``survey``
+    and only for its own surveys. Optional: without it a survey has no aliases.
 
-    :returns: ``None`` if the survey is not this implementation's; otherwise
-        ``{native_name: standard_name}``, e.g. ``{"Z": "z", "ZERR": "z_err"}``. Every native
-        name must be a column the converter writes.
+    :returns: ``{native_name: standard_name}``, e.g. ``{"Z": "z", "ZERR": "z_err"}``. Every
+        native name must be a column the converter writes.
     """

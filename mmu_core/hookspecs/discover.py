@@ -15,15 +15,14 @@ def mmu_discover(
 ) -> list[WorkUnit] | None:
     """Find the units of work for one survey/config in a raw-data folder.
 
-    Called by ``mmu build`` before any conversion, on the plugin that provides ``survey``.
-    Dispatch: the first non-``None`` result wins.
+    Called by ``mmu build`` before any conversion, only on the plugin that provides
+    ``survey`` and only for its own surveys.
 
     :param survey: survey name as declared by ``mmu_describe``.
     :param config: one of the survey's config names.
     :param raw_dir: the folder given as ``--raw``.
     :param options: survey-specific build options (see ``SurveyInfo.build_options``).
-    :returns: ``None`` if the survey is not this implementation's; otherwise the list of
-        :class:`mmu_core.models.WorkUnit`, each with a stable unique ``key``. An object's
-        rows must never be split between two units. Raise
+    :returns: the list of :class:`mmu_core.models.WorkUnit`, each with a stable unique
+        ``key``. An object's rows must never be split between two units. Raise
         :class:`mmu_core.errors.InputError` when the folder cannot hold this survey's data.
     """

@@ -36,7 +36,6 @@ from mmu_core.schemas.spectrum import SpectrumExample
 for _module in (image, spectrum, ifu, lightcurve, segmentation):
     register_modality(_module.SPEC)
 BUILTIN_MODALITIES: tuple[str, ...] = tuple(modalities())
-MODALITY_PREFIXES = modality_prefixes()  # TEMPORARY: the built-in ones, until testing.py moves
 
 
 def example_from_row(modality: str, row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -18,13 +18,13 @@ import numpy as np
 from mmu_core.errors import MMUError
 from mmu_core.schemas import MATCHED, canonical_name, guess_modality
 from mmu_core.storage import layout
+from mmu_core.storage.access import ColumnAccess
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.examples import row_example
 from mmu_core.storage.index import IdIndex
 from mmu_core.storage.manifest import Manifest, load_manifest
 
 MAX_OPEN_FILES = 64
-SMALL_COLUMN_BYTES = 8 * 1024 * 1024  # read such a column whole rather than row by row
 
 
 class DatasetError(MMUError):
@@ -32,9 +32,15 @@ class DatasetError(MMUError):
 
 
 class Dataset:
-    """A stored dataset. Use :func:`open_dataset`."""
+    """A stored dataset. Use :func:`open_dataset`.
 
-    def __init__(self, path: Path | str):
+    Every read is checked against the stored checksums (docs/format.md, "Integrity"); a
+    corrupt row raises :class:`~mmu_core.storage.integrity.CorruptDataError` naming the file,
+    the column and the rows, never returns garbage. ``memory_map=False`` reads contiguous
+    columns through h5py instead of memory maps (same results, slower).
+    """
+
+    def __init__(self, path: Path | str, memory_map: bool = True):
         self.path = Path(path)
         if not self.path.is_dir():
             raise DatasetError(f"{self.path}: no such dataset folder")
@@ -56,6 +62,8 @@ class Dataset:
             self.aliases = {}
         self._pixel_of = [layout.parse_relpath(r).pixel for r in self._relpaths]
         self._handles: OrderedDict[int, h5py.File] = OrderedDict()
+        self._access: dict[tuple[int, str], ColumnAccess] = {}
+        self.memory_map = memory_map
         self._index: IdIndex | None = None
 
     # ---- description ----------------------------------------------------------------------
@@ -198,19 +206,46 @@ class Dataset:
         """The open h5py file of file ``i`` (kept open, at most MAX_OPEN_FILES at once)."""
         h = self._handles.get(i)
         if h is None:
-            h = h5py.File(self.path / self._relpaths[i], "r", rdcc_nbytes=4 * 1024 * 1024)
+            path = self.path / self._relpaths[i]
+            try:
+                h = h5py.File(path, "r", rdcc_nbytes=4 * 1024 * 1024)
+            except OSError as exc:
+                raise DatasetError(f"{path}: cannot be opened as HDF5 ({exc})") from None
             self._handles[i] = h
             if len(self._handles) > MAX_OPEN_FILES:
-                _, old = self._handles.popitem(last=False)
+                old_i, old = self._handles.popitem(last=False)
+                for key in [k for k in self._access if k[0] == old_i]:
+                    del self._access[key]
                 old.close()
         else:
             self._handles.move_to_end(i)
         return h
 
+    def column(self, i: int, stored: str) -> ColumnAccess:
+        """Checked access to one stored column of file ``i`` (memory-mapped where contiguous)."""
+        access = self._access.get((i, stored))
+        if access is None:
+            h = self.open_file(i)
+            if stored not in h:
+                raise DatasetError(f"{self.path / self._relpaths[i]}: no column {stored!r}")
+            spec = self._specs[stored]
+            access = ColumnAccess(self.path / self._relpaths[i], h, stored, spec.np_dtype,
+                                  spec.shape, memory_map=self.memory_map)
+            self._access[(i, stored)] = access
+        return access
+
     def close(self) -> None:
+        self._access.clear()
         for h in self._handles.values():
             h.close()
         self._handles.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Open files and memory maps stay in the process that opened them: a pickled Dataset
+        # (spawned workers) reopens lazily.
+        state = dict(self.__dict__)
+        state["_handles"], state["_access"] = OrderedDict(), {}
+        return state
 
     def __enter__(self) -> Dataset:
         return self
@@ -229,22 +264,8 @@ class Dataset:
         self, file_i: int, rows: np.ndarray, stored: str, out: np.ndarray, dest: np.ndarray
     ) -> None:
         """``out[dest[k]] = column[rows[k]]`` for one file; rows sorted ascending."""
-        if len(rows) == 0:
-            return
-        ds = self.open_file(file_i)[stored]
-        spec = self._specs[stored]
-        chunk_rows = ds.chunks[0] if ds.chunks else ds.shape[0]
-        whole = ds.shape[0] * spec.row_bytes <= SMALL_COLUMN_BYTES
-        if chunk_rows == 1 and not whole:
-            # One row per chunk: a direct read per row touches exactly that row, straight
-            # into its place in the output (no intermediate copy).
-            for r, k in zip(rows.tolist(), dest.tolist(), strict=True):
-                ds.read_direct(out, np.s_[r], np.s_[k])
-        elif whole or len(rows) > ds.shape[0] // 4:
-            out[dest] = ds[...][rows]
-        else:
-            uniq, inverse = np.unique(rows, return_inverse=True)
-            out[dest] = ds[uniq][inverse]
+        if len(rows):
+            out[dest] = self.column(file_i, stored).take(rows)
 
     def read_rows(
         self, file_idx: np.ndarray, row_idx: np.ndarray, columns: Iterable[str] | None = None
@@ -318,8 +339,8 @@ class Dataset:
         for i, pixel in enumerate(self._pixel_of):
             if pixel not in disc:
                 continue
-            h = self.open_file(i)
-            r, d = h["ra"][...], h["dec"][...]
+            n = self._rows[i]
+            r, d = self.column(i, "ra").slice(0, n), self.column(i, "dec").slice(0, n)
             v = healpy.ang2vec(r, d, lonlat=True)
             inside = np.flatnonzero(v @ vec >= cos_r)
             file_hits.append(np.full(len(inside), i))
@@ -346,17 +367,17 @@ class Dataset:
         for i in range(len(self._relpaths)):
             if wanted is not None and self._pixel_of[i] not in wanted:
                 continue
-            h = self.open_file(i)
-            n = h["object_id"].shape[0]
+            n = int(self._rows[i])
             for a in range(0, n, batch_size):
                 b = min(n, a + batch_size)
-                yield self._rename({asked: h[stored][a:b] for asked, stored in cols}, aliases)
+                yield self._rename({asked: self.column(i, stored).slice(a, b)
+                                    for asked, stored in cols}, aliases)
 
     def read_pixel(self, pixel: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Every row of one pixel (all its files), for the given columns."""
         cols = self._columns(columns)
         parts = [
-            {asked: self.open_file(i)[stored][...] for asked, stored in cols}
+            {asked: self.column(i, stored).slice(0, int(self._rows[i])) for asked, stored in cols}
             for i, p in enumerate(self._pixel_of) if p == pixel
         ]
         if not parts:
@@ -384,18 +405,18 @@ def as_dataset(value: Dataset | Path | str) -> Dataset:
     return value if isinstance(value, Dataset) else open_dataset(value)
 
 
-def open_dataset(path: Path | str) -> Dataset:
+def open_dataset(path: Path | str, memory_map: bool = True) -> Dataset:
     """Open a stored dataset folder (``ROOT/SURVEY/CONFIG``), or the single dataset below a
     folder (e.g. a cross-match output ``OUT``)."""
     path = Path(path)
     if path.is_dir() and not layout.is_dataset_dir(path):
         found = layout.find_datasets(path)
         if len(found) == 1:
-            return Dataset(found[0])
+            return Dataset(found[0], memory_map=memory_map)
         if len(found) > 1:
             raise DatasetError(f"{path} holds several datasets; open one of: "
                                + ", ".join(str(f) for f in found))
-    return Dataset(path)
+    return Dataset(path, memory_map=memory_map)
 
 
 def _infer(path: Path, relpaths: list[str]) -> tuple[list[int], dict[str, ColumnSpec]]:

@@ -42,8 +42,11 @@ from mmu_core.storage.columns import (
     normalise_array,
     schema_of,
 )
+from mmu_core.storage.integrity import block_rows, digests, write_digests
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000_000
+# HDF5 1.8 file format: dense attribute storage, so a column's digests may exceed 64 kB
+FILE_LIBVER = ("v108", "latest")
 MERGE_BLOCK_BYTES = 64 * 1024 * 1024
 DONE_NAME = "DONE.json"
 IDS_NAME = "ids.npy"
@@ -362,14 +365,20 @@ def _write_shard(
     attrs: dict[str, Any],
     compression: str | None,
 ) -> None:
+    """Write one final file: uncompressed columns contiguous (read through memory maps) with
+    a digest per block of rows, compressed ones chunked with Fletcher32 (docs/format.md)."""
     n = len(frag_of)
-    with h5py.File(path, "w") as out:
+    with h5py.File(path, "w", libver=FILE_LIBVER) as out:
         for key, value in attrs.items():
             out.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
         for name in sorted(schema, key=_column_order):
             spec = schema[name]
-            step = max(1, MERGE_BLOCK_BYTES // max(spec.row_bytes, 1))
+            per_block = block_rows(spec.row_bytes)
+            # whole checksum blocks per write step, so each block is hashed from memory once
+            step = max(per_block,
+                       MERGE_BLOCK_BYTES // max(spec.row_bytes, 1) // per_block * per_block)
             ds = None
+            sums: list[np.ndarray] = []
             for a in range(0, n, step):
                 b = min(n, a + step)
                 block = np.empty((b - a, *spec.shape), dtype=spec.np_dtype)
@@ -382,14 +391,26 @@ def _write_shard(
                     assert hi - lo == len(rows), "fragment rows are not contiguous"
                     block[sel] = handles[f][1][name][lo:hi]
                 if ds is None:  # the first block decides compression ("auto" samples it)
-                    ds = out.create_dataset(
-                        name, shape=(n, *spec.shape), dtype=spec.np_dtype,
-                        chunks=chunk_shape(spec, n),
-                        **compression_for(spec, compression, block[:64]),
-                    )
+                    ds = create_column(out, name, spec, n, compression, block[:64])
                 ds[a:b] = block
+                if ds.chunks is None:
+                    sums.append(digests(block, per_block))
             if ds is None:
-                out.create_dataset(name, shape=(0, *spec.shape), dtype=spec.np_dtype)
+                ds = create_column(out, name, spec, 0, compression, None)
+            if ds.chunks is None:
+                write_digests(ds, np.concatenate(sums) if sums else np.empty(0, np.uint64),
+                              per_block)
+
+
+def create_column(out: h5py.File, name: str, spec: ColumnSpec, n: int,
+                  compression: str | None, sample: np.ndarray | None) -> h5py.Dataset:
+    """A final file's dataset for one column: chunked, compressed and Fletcher32-checked where
+    compression pays (``compression_for``), else contiguous (its digests are the caller's)."""
+    packing = compression_for(spec, compression, sample) if n else {}
+    if packing:
+        return out.create_dataset(name, shape=(n, *spec.shape), dtype=spec.np_dtype,
+                                  chunks=chunk_shape(spec, n), fletcher32=True, **packing)
+    return out.create_dataset(name, shape=(n, *spec.shape), dtype=spec.np_dtype)
 
 
 def _column_order(name: str) -> tuple[int, str]:

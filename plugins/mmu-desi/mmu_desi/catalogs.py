@@ -12,8 +12,12 @@ import numpy as np
 from astropy.io import fits
 
 from mmu_core.errors import InputError
+from mmu_core.fits import fits_errors, get_hdu, open_fits
 from mmu_desi import columns as cols
-from mmu_desi.reader import READ_ERRORS, check_complete, get_hdu, open_fits, table_columns
+from mmu_desi.reader import check_complete, table_columns
+
+REDROCK = "redrock file"
+ZALL = "zall-pix catalog"
 
 
 @dataclass
@@ -65,22 +69,20 @@ def _catalog_values(data: fits.FITS_rec, names: list[str]) -> dict[str, np.ndarr
 def read_redrock(path: str | Path) -> RedshiftTable:
     """A per-coadd ``redrock-*.fits`` file (HDU REDSHIFTS); no primary flags."""
     path = Path(path)
-    with open_fits(path, lazy=True) as hdul:
-        hdu = get_hdu(path, hdul, "REDSHIFTS")
+    with open_fits(path, REDROCK, lazy=True) as hdul:
+        hdu = get_hdu(hdul, "REDSHIFTS", path, REDROCK)
         check_complete(path, hdul, ["REDSHIFTS"])
         names = table_columns(hdu)
         for required in ("TARGETID", "Z"):
             if required not in names:
                 raise InputError(f"REDSHIFTS has no {required} column", file=str(path))
-        try:
+        with fits_errors(path, REDROCK, hdu="REDSHIFTS"):
             data = hdu.data
             n = 0 if data is None else len(data)
             if n == 0:
                 return RedshiftTable.build(np.zeros(0, "i8"), {}, None)
             return RedshiftTable.build(data["TARGETID"].astype("i8"), _catalog_values(data, names),
                                        None)
-        except READ_ERRORS as exc:
-            raise InputError(f"cannot read REDSHIFTS ({exc})", file=str(path)) from exc
 
 
 @dataclass
@@ -121,8 +123,8 @@ def _read_zall(paths: tuple[str, ...], survey: str, primary_flags: tuple[str, ..
     flag_used: str | None = None
     for p in paths:
         path = Path(p)
-        with open_fits(path, lazy=True) as hdul:
-            hdu = get_hdu(path, hdul, "ZCATALOG")
+        with open_fits(path, ZALL, lazy=True) as hdul:
+            hdu = get_hdu(hdul, "ZCATALOG", path, ZALL)
             check_complete(path, hdul, ["ZCATALOG"])
             names = table_columns(hdu)
             for required in ("TARGETID", "SURVEY", "PROGRAM", "Z"):
@@ -130,7 +132,7 @@ def _read_zall(paths: tuple[str, ...], survey: str, primary_flags: tuple[str, ..
                     raise InputError(f"ZCATALOG has no {required} column", file=str(path))
             flag = next((f for f in primary_flags if f in names), None)
             flag_used = flag_used or flag
-            try:
+            with fits_errors(path, ZALL, hdu="ZCATALOG"):
                 data = hdu.data
                 n = 0 if data is None else len(data)
                 for start in range(0, n, ZALL_CHUNK_ROWS):
@@ -150,8 +152,6 @@ def _read_zall(paths: tuple[str, ...], survey: str, primary_flags: tuple[str, ..
                         parts.setdefault(prog.decode(), []).append(
                             (tid[sel], {k: v[sel] for k, v in values.items()},
                              None if primary is None else primary[sel]))
-            except READ_ERRORS as exc:
-                raise InputError(f"cannot read ZCATALOG ({exc})", file=str(path)) from exc
     programs_out = {}
     for prog, chunks in parts.items():
         tid = np.concatenate([c[0] for c in chunks])

@@ -9,8 +9,9 @@ import numpy as np
 
 from mmu_core.errors import InputError
 from mmu_core.models import ConvertContext, WorkUnit
-from mmu_desi import catalogs, layout, reader, select
+from mmu_desi import catalogs, reader, select
 from mmu_desi import columns as cols
+from mmu_desi import datamodel as dm
 from mmu_desi.merge import merge_cameras
 
 # Rows per batch: 256 merged spectra are ~35 MB of output and ~150 MB of working memory.
@@ -31,7 +32,7 @@ def convert(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, np.nd
         if survey is None:
             raise InputError("cannot tell the DESI survey: no SURVEY header keyword and the "
                              "name is not coadd-SURVEY-PROGRAM-PIXEL.fits", file=str(path))
-        if survey != spec.survey:
+        if survey not in (spec.survey,):
             return  # discover could not read the file; it is not this config's survey
         program = coadd.program
         tid = coadd.column(cols.FIBERMAP_COLUMNS[0])
@@ -78,7 +79,7 @@ def _batch(coadd: reader.CoaddFile, rows: np.ndarray, config: str,
     batch["PROGRAM"] = np.full(n, (program or "").encode(), dtype="S6")
 
     merged = merge_cameras(coadd.read_cameras(rows))
-    grid = layout.merged_grid().astype(np.float32)
+    grid = dm.merged_grid().astype(np.float32)
     batch.update({
         "object_id": tid.astype(np.int64),
         "ra": batch["TARGET_RA"].astype(np.float64),

@@ -18,22 +18,23 @@ import numpy as np
 from mmu_core.errors import InputError
 from mmu_core.models import WorkUnit
 from mmu_desi import columns as cols
-from mmu_desi import layout, reader, select
+from mmu_desi import datamodel as dm
+from mmu_desi import reader, select
 
 
 def find_files(raw_dir: Path) -> tuple[list[Path], list[Path], dict[str, list[Path]]]:
     """(coadds, zall-pix catalogs, redrock files by name) anywhere under ``raw_dir``."""
-    coadds = sorted(p for p in raw_dir.rglob(layout.COADD_GLOB) if p.is_file())
-    zall = sorted(p for p in raw_dir.rglob(layout.ZALL_GLOB) if p.is_file())
+    coadds = sorted(p for p in raw_dir.rglob(dm.COADD_GLOB) if p.is_file())
+    zall = sorted(p for p in raw_dir.rglob(dm.ZALL_GLOB) if p.is_file())
     redrock: dict[str, list[Path]] = {}
-    for p in sorted(raw_dir.rglob(layout.REDROCK_GLOB)):
+    for p in sorted(raw_dir.rglob(dm.REDROCK_GLOB)):
         redrock.setdefault(p.name, []).append(p)
     return coadds, zall, redrock
 
 
 def _redrock_for(coadd: Path, redrock: dict[str, list[Path]]) -> Path | None:
     """The coadd's redrock file: same folder first, else the only one of that name."""
-    candidates = redrock.get(layout.redrock_name_for(coadd.name), [])
+    candidates = redrock.get(dm.redrock_name_for(coadd.name), [])
     for p in candidates:
         if p.parent == coadd.parent:
             return p
@@ -73,12 +74,12 @@ def discover(survey: str, config: str, raw_dir: Path, options: dict[str, Any]) -
         summary = reader.scan_coadd(path)
         if summary is None:
             # unreadable: keep it if its name does not rule it out, so convert reports it
-            name = layout.parse_coadd_name(path.name)
-            if name is not None and name.survey is not None and name.survey != spec.survey:
+            name = dm.parse_coadd_name(path.name)
+            if name is not None and name.survey not in (None, spec.survey):
                 others.add(name.survey)
                 continue
             entries.append((path, None, name.program if name else None))
-        elif summary.survey is not None and summary.survey != spec.survey:
+        elif summary.survey not in (None, spec.survey):
             others.add(summary.survey)
         else:
             entries.append((path, summary, summary.program))

@@ -38,6 +38,7 @@ def mmu_describe():
     return [
         SurveyInfo(
             name=SURVEY,
+            preview_columns=["Z", "SPECTYPE"],
             modality="spectrum",
             description=(
                 "DESI coadded spectra: B, R and Z cameras merged onto one 7,781-pixel grid "
@@ -70,30 +71,22 @@ def mmu_describe():
 @hookimpl
 def mmu_aliases(survey, config):
     """DESI names -> standard names (TARGETID -> object_id, Z -> z, FLUX_G -> flux_g, ...)."""
-    if survey != SURVEY:
-        return None
     return dict(ALIASES)
 
 
 @hookimpl
 def mmu_discover(survey, config, raw_dir, options):
     """One work unit per coadd file of the config's DESI survey."""
-    if survey != SURVEY:
-        return None
     return discover.discover(survey, config, raw_dir, options)
 
 
 @hookimpl
 def mmu_convert(unit, context):
     """Batches of merged spectra with FIBERMAP, SCORES and redshift columns."""
-    if unit.survey != SURVEY:
-        return None
     return convert.convert(unit, context)
 
 
 @hookimpl
 def mmu_sample(survey, request):
     """Synthetic healpix coadds (and a redshift catalog) in the official layout."""
-    if survey != SURVEY:
-        return None
     return samples.write_sample(request)

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from mmu_desi import layout
+from mmu_desi import datamodel as dm
 
 
 @dataclass
@@ -38,7 +38,7 @@ class CameraChunk:
 
 @dataclass
 class Merged:
-    """Merged spectra for a block of rows, FORMATS.md §1 dtypes."""
+    """Merged spectra for a block of rows, in the dtypes of :mod:`mmu_core.schemas.spectrum`."""
 
     flux: np.ndarray  # (n, 7781) float32
     ivar: np.ndarray  # (n, 7781) float32
@@ -52,7 +52,7 @@ def good_weights(flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray) -> np.nda
     return np.where(good, ivar, 0.0).astype(np.float64)
 
 
-def merge_cameras(cameras: list[CameraChunk], length: int = layout.GRID_LENGTH) -> Merged:
+def merge_cameras(cameras: list[CameraChunk], length: int = dm.GRID_LENGTH) -> Merged:
     """Inverse-variance merge of camera chunks onto the merged grid, with LSF sigma."""
     n = cameras[0].flux.shape[0]
     num = np.zeros((n, length))

@@ -20,34 +20,14 @@ import numpy as np
 from astropy.io import fits
 
 from mmu_core.errors import InputError
+from mmu_core.fits import READ_ERRORS, fits_errors, get_hdu, open_fits
 from mmu_desi import columns as cols
-from mmu_desi import layout
+from mmu_desi import datamodel as dm
 from mmu_desi.merge import CameraChunk
 
-# What astropy raises on truncated, corrupt or non-FITS input.
-READ_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError)
+WHAT = "DESI coadd"
 CAMERA_PARTS = ("WAVELENGTH", "FLUX", "IVAR", "MASK", "RESOLUTION")
 FITS_BLOCK = 2880  # bytes; every FITS header and data unit is padded to a multiple
-
-
-def open_fits(path: Path, lazy: bool) -> fits.HDUList:
-    """``fits.open`` that turns astropy's complaints into InputError."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=lazy)
-            if not lazy:
-                len(hdul)  # parse every header now, so truncation shows here
-    except FileNotFoundError as exc:
-        raise InputError("file does not exist", file=str(path)) from exc
-    except READ_ERRORS as exc:
-        raise InputError(f"not a readable FITS file ({exc})", file=str(path)) from exc
-    for w in caught:
-        text = " ".join(str(w.message).split())
-        if "truncated" in text.lower() or "corrupt" in text.lower():
-            hdul.close()
-            raise InputError(f"truncated or corrupt FITS file ({text})", file=str(path))
-    return hdul
 
 
 def check_complete(path: Path, hdul: fits.HDUList, names: Iterable[str | int]) -> None:
@@ -65,19 +45,6 @@ def check_complete(path: Path, hdul: fits.HDUList, names: Iterable[str | int]) -
             raise InputError(
                 f"truncated FITS file: HDU {hdu.name or name} needs bytes up to {end} but the "
                 f"file has {size}", file=str(path))
-
-
-def get_hdu(path: Path, hdul: fits.HDUList, name: str) -> fits.hdu.base._BaseHDU:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return hdul[name]
-    except KeyError:
-        present = [h.name for h in hdul]
-        raise InputError(f"missing HDU {name} (HDUs present: {present})", file=str(path)) from None
-    except READ_ERRORS as exc:
-        raise InputError(f"cannot read HDU {name}: corrupt or truncated file ({exc})",
-                         file=str(path)) from exc
 
 
 def _shape(hdu: fits.hdu.base._BaseHDU) -> tuple[int, ...]:
@@ -140,20 +107,19 @@ class CoaddFile:
         lo, hi = int(rows[0]), int(rows[-1]) + 1
         pick = rows - lo
         chunks = []
-        try:
-            for cam in self.cameras:
-                def read(part: str, cam: Camera = cam) -> np.ndarray:
-                    return self.hdul[f"{cam.name}_{part}"].section[lo:hi][pick]
+        for cam in self.cameras:
+            def read(part: str, cam: Camera = cam) -> np.ndarray:
+                name = f"{cam.name}_{part}"
+                with fits_errors(self.path, WHAT, hdu=name):
+                    return self.hdul[name].section[lo:hi][pick]
 
-                chunks.append(CameraChunk(
-                    offset=cam.offset,
-                    flux=read("FLUX").astype(np.float32),
-                    ivar=read("IVAR").astype(np.float32),
-                    mask=read("MASK") != 0,
-                    resolution=read("RESOLUTION").astype(np.float32),
-                ))
-        except READ_ERRORS as exc:
-            raise InputError(f"cannot read the camera arrays ({exc})", file=str(self.path)) from exc
+            chunks.append(CameraChunk(
+                offset=cam.offset,
+                flux=read("FLUX").astype(np.float32),
+                ivar=read("IVAR").astype(np.float32),
+                mask=read("MASK") != 0,
+                resolution=read("RESOLUTION").astype(np.float32),
+            ))
         return chunks
 
 
@@ -166,7 +132,7 @@ def _header_or_name(headers: list[fits.Header], key: str, path: Path) -> str | N
             value = header.get(k)
             if isinstance(value, str) and value.strip():
                 return value.strip().lower()
-    name = layout.parse_coadd_name(path.name)
+    name = dm.parse_coadd_name(path.name)
     if name is None or name.kind != "healpix":
         return None
     return name.survey if key == "SURVEY" else name.program
@@ -176,7 +142,7 @@ def _header_or_name(headers: list[fits.Header], key: str, path: Path) -> str | N
 def open_coadd(path: str | Path) -> Iterator[CoaddFile]:
     """Open and validate a coadd file; the camera arrays are read later, by row block."""
     path = Path(path)
-    hdul = open_fits(path, lazy=False)
+    hdul = open_fits(path, WHAT, lazy=False)
     try:
         yield _validate(path, hdul)
     finally:
@@ -186,18 +152,17 @@ def open_coadd(path: str | Path) -> Iterator[CoaddFile]:
 def _validate(path: Path, hdul: fits.HDUList) -> CoaddFile:
     # truncation first: a file cut short also lacks its last HDUs
     check_complete(path, hdul, range(len(hdul)))
-    fm_hdu = get_hdu(path, hdul, "FIBERMAP")
-    needed = ["FIBERMAP"] + [f"{c}_{p}" for c in layout.CAMERAS for p in CAMERA_PARTS]
+    fm_hdu = get_hdu(hdul, "FIBERMAP", path, WHAT)
+    needed = ["FIBERMAP"] + [f"{c}_{p}" for c in dm.CAMERAS for p in CAMERA_PARTS]
     for name in needed:
-        get_hdu(path, hdul, name)
+        get_hdu(hdul, name, path, WHAT)
     has_scores = "SCORES" in hdul
-    try:
+    with fits_errors(path, WHAT, hdu="FIBERMAP"):
         fibermap = fm_hdu.data
         names = table_columns(fm_hdu)
+    with fits_errors(path, WHAT, hdu="SCORES"):
         scores = hdul["SCORES"].data if has_scores else None
         score_names = table_columns(hdul["SCORES"]) if has_scores else []
-    except READ_ERRORS as exc:
-        raise InputError(f"cannot read the FIBERMAP/SCORES tables ({exc})", file=str(path)) from exc
     if fibermap is None:
         fibermap = fits.FITS_rec.from_columns(fm_hdu.columns, nrows=0)
     for required in ("TARGETID", "TARGET_RA", "TARGET_DEC"):
@@ -206,7 +171,7 @@ def _validate(path: Path, hdul: fits.HDUList) -> CoaddFile:
     n = len(fibermap)
     if scores is not None and len(scores) != n:
         raise InputError(f"SCORES has {len(scores)} rows but FIBERMAP has {n}", file=str(path))
-    cameras = [_check_camera(path, hdul, c, n) for c in layout.CAMERAS]
+    cameras = [_check_camera(path, hdul, c, n) for c in dm.CAMERAS]
     return CoaddFile(path=path, hdul=hdul, header=hdul[0].header, fibermap=fibermap,
                      fibermap_columns=names, scores=scores, scores_columns=score_names,
                      cameras=cameras)
@@ -229,15 +194,13 @@ def _check_camera(path: Path, hdul: fits.HDUList, cam: str, n: int) -> Camera:
         raise InputError(
             f"camera {cam}: {cam}_RESOLUTION has shape {res}, expected ({n}, ndiag odd, {length})",
             file=str(path))
-    try:
+    with fits_errors(path, WHAT, hdu=f"{cam}_WAVELENGTH"):
         wave = np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=np.float64)
-    except READ_ERRORS as exc:
-        raise InputError(f"cannot read {cam}_WAVELENGTH ({exc})", file=str(path)) from exc
-    idx = np.rint((wave - layout.GRID_START) / layout.STEP)
-    grid = layout.GRID_START + layout.STEP * idx
+    idx = np.rint((wave - dm.GRID_START) / dm.STEP)
+    grid = dm.GRID_START + dm.STEP * idx
     on_grid = (
-        length > 0 and np.all(np.isfinite(wave)) and np.all(np.abs(wave - grid) <= layout.GRID_TOLERANCE)
-        and np.all(np.diff(idx) == 1) and idx[0] >= 0 and idx[-1] < layout.GRID_LENGTH
+        length > 0 and np.all(np.isfinite(wave)) and np.all(np.abs(wave - grid) <= dm.GRID_TOLERANCE)
+        and np.all(np.diff(idx) == 1) and idx[0] >= 0 and idx[-1] < dm.GRID_LENGTH
     )
     if not on_grid:
         lo, hi = (float(np.nanmin(wave)), float(np.nanmax(wave))) if length else (np.nan, np.nan)
@@ -267,7 +230,7 @@ def scan_coadd(path: str | Path) -> CoaddSummary | None:
     reports the problem then, so ``--skip-bad`` can skip just this file)."""
     path = Path(path)
     try:
-        hdul = open_fits(path, lazy=True)
+        hdul = open_fits(path, WHAT, lazy=True)
     except InputError:
         return None
     try:

@@ -22,7 +22,9 @@ from astropy.io import fits
 
 from mmu_core.errors import InputError
 from mmu_core.models import SampleRequest, SampleResult
-from mmu_desi import layout, synth
+from mmu_core.sampling import cone_positions, random_in_cone
+from mmu_desi import datamodel as dm
+from mmu_desi import synth
 
 SPECPRODS = {"main": "iron", "sv3": "fuji"}
 CONFIG_OF = {"main": "dr1_main", "sv3": "edr_sv3"}  # the surveys a sample can be built as
@@ -53,29 +55,10 @@ class Targets:
         return Targets(**{k: v[idx] for k, v in self.__dict__.items()})
 
 
-def random_in_cone(rng: np.random.Generator, n: int, ra: float, dec: float,
-                   radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform points on the sphere within ``radius`` degrees of (ra, dec)."""
-    cos_t = rng.uniform(np.cos(np.radians(radius)), 1.0, n)
-    sin_t = np.sqrt(1 - cos_t**2)
-    phi = rng.uniform(0, 2 * np.pi, n)
-    # points around the pole, then rotated to the centre
-    v = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t])
-    a, d = np.radians(ra), np.radians(dec)
-    rot_y = np.array([[np.sin(d), 0, np.cos(d)], [0, 1, 0], [-np.cos(d), 0, np.sin(d)]])
-    rot_z = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    x, y, z = rot_z @ rot_y @ v
-    return np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arcsin(np.clip(z, -1, 1)))
-
-
-def make_targets(rng: np.random.Generator, n: int, ra: float, dec: float, radius: float,
-                 first_objid: int = 0,
-                 positions: list[tuple[float, float]] | None = None) -> Targets:
-    """``n`` targets in the cone with DESI-like classes, redshifts and fluxes; the first ones
-    exactly at ``positions`` when given (objects shared with another survey's sample)."""
-    tra, tdec = random_in_cone(rng, n, ra, dec, radius)
-    for i, (pra, pdec) in enumerate((positions or [])[:n]):
-        tra[i], tdec[i] = pra % 360.0, pdec
+def make_targets(rng: np.random.Generator, tra: np.ndarray, tdec: np.ndarray,
+                 first_objid: int = 0) -> Targets:
+    """Targets at these positions (degrees) with DESI-like classes, redshifts and fluxes."""
+    n = len(tra)
     release = np.where(tdec > 32.375, 9011, 9010)  # DR9 north / south
     brickid = rng.integers(1, 662_174, n)
     objid = first_objid + np.arange(n)
@@ -292,9 +275,9 @@ def _camera_scores(cam: str, arr: CameraArrays) -> list[tuple[str, np.ndarray, s
     lo, hi = SCORE_RANGES[cam]
     sel = (arr.wave >= lo) & (arr.wave < hi)
     f = arr.flux[:, sel]
-    snr = f * np.sqrt(arr.ivar[:, sel]) / np.sqrt(layout.STEP)
+    snr = f * np.sqrt(arr.ivar[:, sel]) / np.sqrt(dm.STEP)
     return [
-        (f"INTEG_COADD_FLUX_{cam}", (f.sum(axis=1) * layout.STEP).astype("f4"), None),
+        (f"INTEG_COADD_FLUX_{cam}", (f.sum(axis=1) * dm.STEP).astype("f4"), None),
         (f"MEDIAN_COADD_FLUX_{cam}", np.median(f, axis=1).astype("f4"), None),
         (f"MEDIAN_COADD_SNR_{cam}", np.median(snr, axis=1).astype("f4"), None),
     ]
@@ -318,7 +301,7 @@ def _scores(rng: np.random.Generator, t: Targets,
 
 def true_spectra(rng: np.random.Generator, t: Targets, objtype: np.ndarray) -> np.ndarray:
     """Noise-free spectra on the merged grid (float32); sky fibers are sky-subtracted zeros."""
-    true = synth.model_spectra(layout.merged_grid(), t.spectype, t.z,
+    true = synth.model_spectra(dm.merged_grid(), t.spectype, t.z,
                                np.where(objtype == "TGT", t.flux_r, 0.0), rng)
     true[objtype != "TGT"] = 0.0
     return true.astype(np.float32)
@@ -328,8 +311,8 @@ def synth_camera(rng: np.random.Generator, cam: str, t: Targets, true: np.ndarra
                  fiberstatus: np.ndarray) -> CameraArrays:
     """One camera's noisy spectra, mask and resolution data for these rows."""
     n = len(t)
-    wave = layout.camera_grid(cam)
-    off = int(round((wave[0] - layout.GRID_START) / layout.STEP))
+    wave = dm.camera_grid(cam)
+    off = int(round((wave[0] - dm.GRID_START) / dm.STEP))
     length = len(wave)
     res = synth.resolution_data(synth.resolution_sigma(cam, n, rng))
     model = synth.apply_resolution(res, true[:, off:off + length])
@@ -380,7 +363,8 @@ def write_healpix_coadd(out_dir: Path, rng: np.random.Generator, targets: Target
         tracer=np.full(n_sky, "SKY", "U7"), z=np.zeros(n_sky), flux_r=np.zeros(n_sky),
         exptime=np.full(n_sky, 1000.0),
     )
-    bad = make_targets(rng, n_bad, 0.0, 0.0, 0.01, first_objid=(1 << 21) + healpix % 1000 * 10)
+    bad = make_targets(rng, *random_in_cone(rng, n_bad, 0.0, 0.0, 0.01),
+                       first_objid=(1 << 21) + healpix % 1000 * 10)
     bad.ra, bad.dec = ra[n_sky:], dec[n_sky:]
     rows = Targets(**{k: np.concatenate([getattr(targets, k), getattr(sky, k), getattr(bad, k)])
                       for k in targets.__dict__})
@@ -397,23 +381,23 @@ def write_healpix_coadd(out_dir: Path, rng: np.random.Generator, targets: Target
                            by_name["MIN_MJD"])
     specprod = SPECPRODS.get(survey, "iron")
     header = {
-        "SPGRP": "healpix", "SPGRPVAL": healpix, "HPXPIXEL": healpix, "HPXNSIDE": layout.HPX_NSIDE,
+        "SPGRP": "healpix", "SPGRPVAL": healpix, "HPXPIXEL": healpix, "HPXNSIDE": dm.HPX_NSIDE,
         "HPXNEST": True, "SURVEY": survey, "PROGRAM": program, "SPECPROD": specprod,
         "FIBERMIN": int(min(0, by_name["TARGETID"].min(initial=0))),
-        "INFIL000": layout.healpix_coadd_name(survey, program, healpix, prefix="spectra"),
+        "INFIL000": dm.healpix_coadd_name(survey, program, healpix, prefix="spectra"),
         "LONGSTRN": "OGIP 1.0", "DEPNAM00": "python", "DEPVER00": "3.10.4",
         "DEPNAM01": "desispec", "DEPVER01": "0.60.2" if specprod == "iron" else "0.51.13",
     }
-    folder = out_dir / layout.healpix_folder(survey, program, healpix)
+    folder = out_dir / dm.healpix_folder(survey, program, healpix)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / layout.healpix_coadd_name(survey, program, healpix)
+    path = folder / dm.healpix_coadd_name(survey, program, healpix)
     primary = fits.PrimaryHDU()
     primary.header.update(header)
     fits.HDUList([primary, fibermap, exp_fm]).writeto(path, overwrite=True, checksum=True)
     # one camera in memory at a time: a pixel with thousands of targets stays affordable
     true = true_spectra(rng, rows, objtype)
     measured = []
-    for cam in layout.CAMERAS:
+    for cam in dm.CAMERAS:
         arr = synth_camera(rng, cam, rows, true, fiberstatus)
         for hdu in camera_hdus(cam, arr):
             fits.append(path, hdu.data, hdu.header, checksum=True)
@@ -496,7 +480,7 @@ def write_redrock(f: PixelFile, rng: np.random.Generator, survey: str, program: 
     tsnr = table_hdu("TSNR2", [(c.name, f.scores_hdu.data[c.name][keep], None)
                                for c in f.scores_hdu.columns
                                if c.name == "TARGETID" or c.name.startswith("TSNR2_")])
-    path = f.path.parent / layout.healpix_coadd_name(survey, program, f.healpix, prefix="redrock")
+    path = f.path.parent / dm.healpix_coadd_name(survey, program, f.healpix, prefix="redrock")
     fits.HDUList([primary, redshifts, fibermap, f.exp_fibermap_hdu.copy(), tsnr]).writeto(
         path, overwrite=True, checksum=True)
     return path
@@ -525,18 +509,17 @@ def write_sample(request: SampleRequest) -> SampleResult:
     survey = str(opts.get("survey") or "main").lower()
     program = str(opts.get("program") or "dark").lower()
     catalog = str(opts.get("catalog") or "zall").lower()
-    if survey not in CONFIG_OF or program not in layout.PROGRAMS:
+    if survey not in CONFIG_OF or program not in dm.PROGRAMS:
         raise InputError(f"sample option --survey must be one of {', '.join(CONFIG_OF)} and "
-                         f"--program one of {', '.join(layout.PROGRAMS)}; got {survey!r}, {program!r}")
+                         f"--program one of {', '.join(dm.PROGRAMS)}; got {survey!r}, {program!r}")
     if catalog not in CATALOG_KINDS:
         raise InputError(f"sample option --catalog must be one of {', '.join(CATALOG_KINDS)}; "
                          f"got {catalog!r}")
     out_dir = Path(request.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(request.seed)
-    targets = make_targets(rng, request.n, request.ra, request.dec, request.radius,
-                           positions=request.positions)
-    pix = hp.ang2pix(layout.HPX_NSIDE, targets.ra, targets.dec, nest=True, lonlat=True)
+    targets = make_targets(rng, *cone_positions(request, request.n, rng))
+    pix = hp.ang2pix(dm.HPX_NSIDE, targets.ra, targets.dec, nest=True, lonlat=True)
     # a few real targets the catalog lacks: about 2%, at least one
     n_missing = 0 if catalog == "none" else max(1, min(request.n // 50, 25))
     missing = set(rng.choice(targets.targetid, n_missing, replace=False).tolist()) if n_missing else set()

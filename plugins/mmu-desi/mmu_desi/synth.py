@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmu_desi import layout
+from mmu_desi import datamodel as dm
 
 NDIAG = 11
 
@@ -114,7 +114,7 @@ def _star(w: np.ndarray, z: np.ndarray, rng: np.random.Generator, n: int) -> np.
 def resolution_sigma(camera: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, L) LSF sigma in pixels: slow trend across the camera, a few % per fiber."""
     lo, hi = {"B": (1.10, 0.90), "R": (1.02, 0.86), "Z": (0.98, 0.88)}[camera]
-    trend = np.linspace(lo, hi, layout.CAMERA_LENGTHS[camera])
+    trend = np.linspace(lo, hi, dm.CAMERA_LENGTHS[camera])
     return trend[None, :] * rng.normal(1.0, 0.04, (n, 1))
 
 
@@ -151,7 +151,7 @@ SKY_AMPS = np.concatenate([[40.0, 8.0, 8.0, 20.0, 7.0], _SKY_RNG.uniform(5.0, 60
 
 def noise_sigma(camera: str, wave: np.ndarray, exptime: np.ndarray) -> np.ndarray:
     """(n, L) flux noise: throughput falls at the camera edges, sky lines add variance."""
-    lo, hi = layout.CAMERA_RANGES[camera]
+    lo, hi = dm.CAMERA_RANGES[camera]
     x = (wave - lo) / (hi - lo)
     throughput = 0.15 + 0.85 * np.sin(np.pi * np.clip(x, 0.0, 1.0)) ** 0.35
     sky = 1.0 + (SKY_AMPS[None, :] * _gauss(wave[:, None], SKY_LINES[None, :], 1.0)).sum(axis=1)

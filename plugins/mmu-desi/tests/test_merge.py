@@ -15,6 +15,7 @@ from desi_fitsmaker import (
     write_coadd,
 )
 
+from mmu_core.sampling import random_in_cone
 from mmu_desi import samples
 
 
@@ -128,7 +129,7 @@ def test_sample_coadd_merge_matches_fits_arrays(tmp_path):
     """The sample writer's realistic spectra (edge pixels with ivar 0, cosmic rays) merge the
     same way, checked against the FITS arrays of the written file."""
     rng = np.random.default_rng(8)
-    targets = samples.make_targets(rng, 6, 150.0, 2.0, 0.1)
+    targets = samples.make_targets(rng, *random_in_cone(rng, 6, 150.0, 2.0, 0.1))
     f = samples.write_healpix_coadd(tmp_path / "raw", rng, targets, "main", "dark", 9557, 2, 1)
     out, _ = run_convert(tmp_path / "raw")
     ref = read_cameras(f.path)

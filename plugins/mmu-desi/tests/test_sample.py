@@ -8,6 +8,7 @@ import pytest
 from astropy.io import fits
 
 from mmu_core.models import SampleRequest
+from mmu_core.sampling import random_in_cone
 from mmu_desi import samples
 
 HDU_ORDER = ["PRIMARY", "FIBERMAP", "EXP_FIBERMAP"] + [
@@ -113,7 +114,7 @@ def test_sv3_sample_with_redrock_files(tmp_path):
 def test_spectra_show_the_lines_of_their_redshift(tmp_path):
     """Previews look real: a star-forming galaxy's [OII] and Hα sit at (1+z) x rest."""
     rng = np.random.default_rng(1)
-    t = samples.make_targets(rng, 200, 150.0, 2.0, 0.2)
+    t = samples.make_targets(rng, *random_in_cone(rng, 200, 150.0, 2.0, 0.2))
     pick = np.flatnonzero((t.spectype == "GALAXY") & (t.z > 0.05) & (t.z < 0.3))
     t = t.take(pick)
     grid = 3600.0 + 0.8 * np.arange(7781)

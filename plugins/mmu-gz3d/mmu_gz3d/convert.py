@@ -18,7 +18,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 
 from mmu_core.errors import InputError
 from mmu_core.models import ConvertContext, WorkUnit
-from mmu_gz3d import layout
+from mmu_gz3d import datamodel as dm
 from mmu_gz3d.reader import Gz3dGalaxy, read_galaxy
 
 DEFAULT_MAX_CENTERS = 8
@@ -29,8 +29,8 @@ BATCH_GALAXIES = 8  # ~5.3 MB per galaxy -> ~42 MB batches
 # g -> blue. The channels are display values (asinh-stretched, uint8), not calibrated bands,
 # so they are named after the channel, not the filter.
 IMAGE_BANDS = ("red", "green", "blue")
-CLUSTER_FLOAT_COLUMNS = tuple(c for c in layout.CLUSTER_COLUMNS if c != "count")
-METADATA_NATIVE = tuple(c for c in layout.METADATA_DTYPE.names if c not in ("ra", "dec"))
+CLUSTER_FLOAT_COLUMNS = tuple(c for c in dm.CLUSTER_COLUMNS if c != "count")
+METADATA_NATIVE = tuple(c for c in dm.METADATA_DTYPE.names if c not in ("ra", "dec"))
 STRING_COLUMNS = {"MANGAID", "IAUNAME", "explorer_link", "sample"}
 
 
@@ -41,7 +41,7 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
     max_stars = int(context.option("max_stars", DEFAULT_MAX_STARS))
     has_catalog = unit.meta.get("metadata") is not None
     if not has_catalog:
-        context.warn(f"no {layout.METADATA_NAME} found: 'observed' is False for every galaxy")
+        context.warn(f"no {dm.METADATA_NAME} found: 'observed' is False for every galaxy")
 
     rows: list[dict[str, Any]] = []
     # discover keeps every file of one MANGAID in one unit, in order: read them together so
@@ -51,7 +51,7 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
         for entry in entries:
             try:
                 if entry["path"] is None:
-                    raise InputError(f"listed in {layout.METADATA_NAME} but the file is absent",
+                    raise InputError(f"listed in {dm.METADATA_NAME} but the file is absent",
                                      file=entry["name"], object=entry["mangaid"])
                 read.append((entry, read_galaxy(entry["path"])))
             except InputError as exc:
@@ -62,7 +62,7 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
             continue
         entry, galaxy = _most_classified(read, context)
         if has_catalog and not entry["listed"]:
-            context.warn(f"galaxy files not listed in {layout.METADATA_NAME} were converted "
+            context.warn(f"galaxy files not listed in {dm.METADATA_NAME} were converted "
                          "with observed=False")
         rows.append(galaxy_row(galaxy, entry, max_centers, max_stars, context))
         if len(rows) == BATCH_GALAXIES:
@@ -106,15 +106,15 @@ def galaxy_row(galaxy: Gz3dGalaxy, entry: dict[str, Any], max_centers: int, max_
         "image_band": np.array(IMAGE_BANDS),
         "image_scale": np.full(3, scale, dtype=np.float32),
         "segmentation_array": galaxy.masks,
-        "segmentation_class": np.array(layout.CLASSES),
+        "segmentation_class": np.array(dm.CLASSES),
         "segmentation_vote_fraction": np.array([-1.0, -1.0, spiral, bar], dtype=np.float32),
     }
     for name in METADATA_NATIVE:
-        dtype = layout.METADATA_DTYPE[name]
+        dtype = dm.METADATA_DTYPE[name]
         row[name] = str(meta[name]) if name in STRING_COLUMNS else dtype.newbyteorder("=").type(
             meta[name])
 
-    row["file_name"] = layout.parse_file_name(galaxy.path.name).metadata_file_name
+    row["file_name"] = dm.parse_file_name(galaxy.path.name).metadata_file_name
     row["zooniverse_subject_id"] = np.int64(entry["subject_id"])
     row["observed"] = bool(entry["observed"])
     n_centers, n_stars = len(galaxy.centers["x"]), len(galaxy.stars["x"])
@@ -124,7 +124,7 @@ def galaxy_row(galaxy: Gz3dGalaxy, entry: dict[str, Any], max_centers: int, max_
                                 ("star", entry.get("catalog_stars"), n_stars)):
         if listed is not None and listed != found:
             context.warn(f"some galaxies' {what} cluster tables disagree with the number in "
-                         f"{layout.METADATA_NAME}; the file's table is kept")
+                         f"{dm.METADATA_NAME}; the file's table is kept")
     row.update(padded_clusters("center", galaxy.centers, max_centers, galaxy.mangaid, context))
     row.update(padded_clusters("star", galaxy.stars, max_stars, galaxy.mangaid, context))
     for workflow, n in galaxy.n_classifications.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 from mmu_core.errors import InputError
 from mmu_core.models import WorkUnit
-from mmu_gz3d import layout
+from mmu_gz3d import datamodel as dm
 from mmu_gz3d.reader import CatalogRow, read_metadata_catalog
 
 DEFAULT_GALAXIES_PER_UNIT = 8
@@ -25,7 +25,7 @@ def find_galaxy_files(raw_dir: Path) -> dict[int, Path]:
     """Galaxy files below ``raw_dir`` keyed by subject id; the same subject twice is an error."""
     found: dict[int, Path] = {}
     for path in sorted(raw_dir.rglob("gz3d_*.fits*")):
-        name = layout.parse_file_name(path.name)
+        name = dm.parse_file_name(path.name)
         if name is None or not path.is_file():
             continue
         if name.subject_id in found:
@@ -38,9 +38,9 @@ def find_galaxy_files(raw_dir: Path) -> dict[int, Path]:
 
 def find_metadata(raw_dir: Path) -> Path | None:
     """gz3d_metadata.fits below ``raw_dir`` (None if absent; several copies is an error)."""
-    found = sorted(raw_dir.rglob(layout.METADATA_NAME))
+    found = sorted(raw_dir.rglob(dm.METADATA_NAME))
     if len(found) > 1:
-        raise InputError(f"found {len(found)} copies of {layout.METADATA_NAME}: "
+        raise InputError(f"found {len(found)} copies of {dm.METADATA_NAME}: "
                          + ", ".join(map(str, found)) + "; keep one", file=str(found[1]))
     return found[0] if found else None
 
@@ -55,11 +55,11 @@ def discover_units(config: str, raw_dir: Path, options: dict[str, Any]) -> list[
     catalog = read_metadata_catalog(metadata_path) if metadata_path else {}
     if not files and not catalog:
         raise InputError("no gz3d_<MANGAID>_<IFU>_<subject>.fits.gz files and no "
-                         f"{layout.METADATA_NAME} found", file=str(raw_dir))
+                         f"{dm.METADATA_NAME} found", file=str(raw_dir))
 
     galaxies: list[dict[str, Any]] = []
     for subject, path in files.items():
-        name = layout.parse_file_name(path.name)
+        name = dm.parse_file_name(path.name)
         galaxies.append(_entry(name, str(path.resolve()), path.name, catalog.get(subject)))
     for subject, row in catalog.items():
         if subject not in files:
@@ -87,7 +87,7 @@ def discover_units(config: str, raw_dir: Path, options: dict[str, Any]) -> list[
     return units
 
 
-def _entry(name: layout.GalaxyFileName, path: str | None, shown: str,
+def _entry(name: dm.GalaxyFileName, path: str | None, shown: str,
            row: CatalogRow | None) -> dict[str, Any]:
     """What the converter needs to know about one galaxy besides its file (JSON-able)."""
     return {

@@ -84,30 +84,22 @@ def mmu_describe():
 @hookimpl
 def mmu_discover(survey, config, raw_dir, options):
     """Galaxy files (flat or SAS tree) and gz3d_metadata.fits -> units of a few galaxies."""
-    if survey != SURVEY:
-        return None
     return discover.discover_units(config, raw_dir, options)
 
 
 @hookimpl
 def mmu_convert(unit, context):
     """One unit's galaxies -> row batches (segmentation + source image + metadata)."""
-    if unit.survey != SURVEY:
-        return None
     return convert.convert_unit(unit, context)
 
 
 @hookimpl
 def mmu_aliases(survey, config):
     """Standard names of native columns."""
-    if survey != SURVEY:
-        return None
     return {"GZ_total_classifications": "total_classifications"}
 
 
 @hookimpl
 def mmu_sample(survey, request):
     """Synthetic gz3d files in the DR17 layout (optionally for the galaxies of a drpall)."""
-    if survey != SURVEY:
-        return None
     return samples.write_sample(request)

@@ -1,7 +1,7 @@
 """Synthetic Galaxy Zoo 3D files in the DR17 VAC layout (``mmu sample gz3d``).
 
 For each galaxy: ``gz3d_<MANGAID>_<IFU>_<subject>.fits.gz`` with the eleven HDUs of
-FORMATS.md §6 in order and with their dtypes (uint8 colour cutout with the TAN WCS header,
+docs/surveys.md, in order and with their dtypes (uint8 colour cutout with its TAN WCS header,
 four float64 count masks, the one-row metadata table, the centre/star cluster tables and
 the three classification tables with JSON marks), plus ``gz3d_metadata.fits``,
 ``gz3d_galaxy_centers.fits`` and ``gz3d_foreground_stars.fits`` beside them.
@@ -33,8 +33,10 @@ from astropy.io import fits
 from astropy.table import Table
 
 from mmu_core.errors import InputError
+from mmu_core.fits import read_fits
 from mmu_core.models import SampleRequest, SampleResult
-from mmu_gz3d import layout
+from mmu_core.sampling import cone_positions
+from mmu_gz3d import datamodel as dm
 from mmu_gz3d.raster import add_cluster_ellipse, add_polygon
 
 IFU_SIZES = (19, 37, 61, 91, 127)
@@ -60,16 +62,10 @@ def targets_in_cone(request: SampleRequest, rng: np.random.Generator) -> list[Ta
     """``request.n`` galaxies spread uniformly over the cone (the first ones at
     ``request.positions`` when given), with fresh MANGAIDs."""
     n = request.n
-    centre = SkyCoord(request.ra * u.deg, request.dec * u.deg)
-    angle = rng.uniform(0, 360, n) * u.deg
-    separation = request.radius * 0.98 * np.sqrt(rng.uniform(0, 1, n)) * u.deg
-    points = centre.directional_offset_by(angle, separation)
+    ras, decs = cone_positions(request, n, rng)
     ids = rng.choice(np.arange(1, 700_000), size=n, replace=False)
     sizes = rng.choice(IFU_SIZES, size=n, p=IFU_WEIGHTS)
     nsa = rng.choice(np.arange(1, 700_000), size=n, replace=False)
-    ras, decs = points.ra.deg % 360.0, points.dec.deg.copy()
-    for i, (ra, dec) in enumerate((request.positions or [])[:n]):
-        ras[i], decs[i] = ra % 360.0, dec  # shared objects: exactly where another sample put them
     return [
         Target(f"1-{ids[i]}", float(ras[i]), float(decs[i]), int(sizes[i]), int(nsa[i]))
         for i in range(n)
@@ -79,12 +75,9 @@ def targets_in_cone(request: SampleRequest, rng: np.random.Generator) -> list[Ta
 def targets_from_drpall(path: str | Path, n: int) -> list[Target]:
     """The first ``n`` distinct galaxies of a MaNGA drpall file (HDU ``MANGA``)."""
     path = Path(path)
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            hdu = hdul["MANGA"] if "MANGA" in hdul else hdul[1]
-            table = Table(hdu.data)
-    except (OSError, KeyError, IndexError, ValueError) as exc:
-        raise InputError(f"cannot read the drpall catalogue ({exc})", file=str(path)) from exc
+    with read_fits(path, "drpall catalogue") as hdul:
+        hdu = hdul["MANGA"] if "MANGA" in hdul else hdul[1]
+        table = Table(hdu.data)
     cols = {c.lower(): c for c in table.colnames}
 
     def column(*names: str):
@@ -116,7 +109,7 @@ def targets_from_drpall(path: str | Path, n: int) -> list[Target]:
         r, d = float(ra[i]), float(dec[i])
         if mid in seen or ifu is None or not (math.isfinite(r) and -90 <= d <= 90 and r >= 0):
             continue
-        if layout.parse_file_name(f"gz3d_{mid}_{ifu}_1.fits.gz") is None:
+        if dm.parse_file_name(f"gz3d_{mid}_{ifu}_1.fits.gz") is None:
             continue  # not a galaxy MANGAID (e.g. a standard star's)
         seen.add(mid)
         nsa_id = int(nsa[i]) if nsa is not None else 100_000 + i
@@ -162,8 +155,8 @@ class SimulatedGalaxy:
 
 def simulate_galaxy(target: Target, rng: np.random.Generator, heavy: bool) -> SimulatedGalaxy:
     """Draw a galaxy on the cutout grid and let volunteers mark it."""
-    h, w = layout.IMAGE_SHAPE[:2]
-    wcs = layout.gz3d_wcs(np.float32(target.ra), np.float32(target.dec))
+    h, w = dm.IMAGE_SHAPE[:2]
+    wcs = dm.gz3d_wcs(np.float32(target.ra), np.float32(target.dec))
     cx, cy = (float(v) for v in wcs.wcs.crpix - 1)  # (ra, dec) in 0-based click coordinates
     scale_len = rng.uniform(22, 50)
     q = rng.uniform(0.45, 1.0)  # axis ratio (cos inclination)
@@ -220,7 +213,7 @@ def simulate_galaxy(target: Target, rng: np.random.Generator, heavy: bool) -> Si
     n_center = int(rng.integers(*HEAVY_CLASSIFICATIONS)) if heavy else int(rng.integers(15, 31))
     n_spiral = int(rng.integers(100, 140)) if heavy else int(rng.integers(15, 31))
     n_bar = int(rng.integers(100, 140)) if heavy else int(rng.integers(15, 31))
-    masks = {c: np.zeros((h, w), dtype=np.float64) for c in layout.CLASSES}
+    masks = {c: np.zeros((h, w), dtype=np.float64) for c in dm.CLASSES}
     clock = _Clock(rng)
 
     objects = [("center", cx, cy, 0.95, 2.5)] + [("star", sx, sy, 0.85, 1.5) for sx, sy, _ in stars]
@@ -276,9 +269,9 @@ def simulate_galaxy(target: Target, rng: np.random.Generator, heavy: bool) -> Si
     bar_votes = int(rng.binomial(total, 0.6 if has_bar else 0.1))
     return SimulatedGalaxy(
         image, masks, clusters,
-        {layout.HDU_CENTER_STAR_CLASSIFICATIONS: rows_8,
-         layout.HDU_SPIRAL_CLASSIFICATIONS: rows_9,
-         layout.HDU_BAR_CLASSIFICATIONS: rows_10},
+        {dm.HDU_CENTER_STAR_CLASSIFICATIONS: rows_8,
+         dm.HDU_SPIRAL_CLASSIFICATIONS: rows_9,
+         dm.HDU_BAR_CLASSIFICATIONS: rows_10},
         total, spiral_votes, bar_votes)
 
 
@@ -326,7 +319,7 @@ def _bar_polygon(rng, to_image, length, angle) -> list[list[float]]:
 
 
 def _empty_clusters() -> dict[str, list]:
-    return {c: [] for c in layout.CLUSTER_COLUMNS}
+    return {c: [] for c in dm.CLUSTER_COLUMNS}
 
 
 def _add_cluster(table: dict[str, list], mask: np.ndarray, points: np.ndarray, wcs) -> None:
@@ -352,8 +345,8 @@ def _add_cluster(table: dict[str, list], mask: np.ndarray, points: np.ndarray, w
 
 # ---- writing --------------------------------------------------------------------------------
 def wcs_header(ra: float, dec: float) -> fits.Header:
-    """The cutout's WCS cards (CD form, as FORMATS.md §6 gives them)."""
-    w = layout.gz3d_wcs(ra, dec)
+    """The cutout's WCS cards (CD form, as docs/surveys.md gives them)."""
+    w = dm.gz3d_wcs(ra, dec)
     cards = [
         ("WCSAXES", 2, "Number of coordinate axes"),
         ("CRPIX1", w.wcs.crpix[0], "Pixel coordinate of reference point"),
@@ -388,7 +381,7 @@ def iau_name(ra: float, dec: float) -> str:
 def metadata_row(target: Target, galaxy: SimulatedGalaxy, rng: np.random.Generator) -> np.ndarray:
     """HDU 5's single row, with the production dtypes."""
     ra, dec = np.float32(target.ra), np.float32(target.dec)
-    row = np.zeros(1, dtype=layout.METADATA_DTYPE)
+    row = np.zeros(1, dtype=dm.METADATA_DTYPE)
     row["ra"], row["dec"] = ra, dec
     row["MANGAID"] = target.mangaid
     row["IAUNAME"] = target.iauname or iau_name(float(ra), float(dec))
@@ -408,20 +401,20 @@ def galaxy_hdus(target: Target, galaxy: SimulatedGalaxy, meta: np.ndarray) -> fi
     """The eleven HDUs of one gz3d file, in order."""
     header = wcs_header(float(meta["ra"][0]), float(meta["dec"][0]))
     hdus: list[fits.hdu.base.ExtensionHDU] = [fits.PrimaryHDU(galaxy.image, header=header)]
-    hdus += [fits.ImageHDU(galaxy.masks[c], header=header) for c in layout.CLASSES]
+    hdus += [fits.ImageHDU(galaxy.masks[c], header=header) for c in dm.CLASSES]
     hdus.append(fits.BinTableHDU(meta))
     for kind in ("center", "star"):
         table = galaxy.clusters[kind]
         if table["x"]:
             hdus.append(fits.table_to_hdu(Table(table)))
         else:  # the production code's empty table: float64 columns, no rows
-            hdus.append(fits.table_to_hdu(Table({c: np.zeros(0) for c in layout.CLUSTER_COLUMNS})))
-    for index in sorted(layout.CLASSIFICATION_JSON):
+            hdus.append(fits.table_to_hdu(Table({c: np.zeros(0) for c in dm.CLUSTER_COLUMNS})))
+    for index in sorted(dm.CLASSIFICATION_JSON):
         rows = galaxy.classifications[index]
         hdus.append(fits.table_to_hdu(Table({
             "classification_id": np.array(rows["classification_id"], dtype=np.int64),
             "time_stamp": np.array(rows["time_stamp"], dtype=str),
-            **{c: np.array(rows[c], dtype=str) for c in layout.CLASSIFICATION_JSON[index]},
+            **{c: np.array(rows[c], dtype=str) for c in dm.CLASSIFICATION_JSON[index]},
         })))
     return fits.HDUList(hdus)
 
@@ -454,7 +447,7 @@ def write_sample(request: SampleRequest) -> SampleResult:
         galaxy_rng = np.random.default_rng([request.seed, i])
         galaxy = simulate_galaxy(target, galaxy_rng, heavy=(i == 0))
         meta = metadata_row(target, galaxy, galaxy_rng)
-        name = layout.GalaxyFileName(target.mangaid, target.ifu_size, int(subject))
+        name = dm.GalaxyFileName(target.mangaid, target.ifu_size, int(subject))
         write_gzipped(galaxy_hdus(target, galaxy, meta), out / name.file_name)
         files.append(str(out / name.file_name))
         catalog.append((name, meta, len(galaxy.clusters["center"]["x"]),
@@ -479,9 +472,9 @@ def write_catalogs(out: Path, catalog: list, centers: list, stars: list) -> list
     table["number_galaxy_centers"] = np.array([c for _, _, c, _ in catalog], dtype=np.int64)
     table["number_foreground_stars"] = np.array([s for _, _, _, s in catalog], dtype=np.int64)
     table["observed"] = np.ones(len(catalog), dtype=bool)
-    for name in layout.METADATA_DTYPE.names:
+    for name in dm.METADATA_DTYPE.names:
         table[name] = meta[name]
-    paths = [out / layout.METADATA_NAME, out / layout.CENTERS_NAME, out / layout.STARS_NAME]
+    paths = [out / dm.METADATA_NAME, out / dm.CENTERS_NAME, out / dm.STARS_NAME]
     table.write(paths[0], overwrite=True)
     for rows, path in ((centers, paths[1]), (stars, paths[2])):
         Table(rows=rows or None, names=("file_name", "ra", "dec", "count"),

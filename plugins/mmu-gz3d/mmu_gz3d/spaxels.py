@@ -1,7 +1,7 @@
 """Map gz3d masks onto the spaxel grid of the galaxy's MaNGA cube, through the two WCSs.
 
 The stored ``segmentation_array`` keeps the 525x525 grid (0.099"/px) of the colour cutout the
-volunteers drew on (the design doc's "mapped back to the survey" rule). To use a mask with
+volunteers drew on (stored on the survey's own grid, not resampled). To use a mask with
 the MaNGA cube of the same MANGAID (0.5" spaxels, 34-74 across), resample it:
 
 1. Rebuild the mask WCS: :func:`gz3d_wcs_from_row` from the stored ``wcs_*`` columns (or
@@ -32,11 +32,11 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from mmu_gz3d import layout
+from mmu_gz3d import datamodel as dm
 
 
 def manga_cube_wcs(ra: float, dec: float, size: int | tuple[int, int],
-                   scale: float = layout.SPAXEL_SCALE) -> WCS:
+                   scale: float = dm.SPAXEL_SCALE) -> WCS:
     """A MaNGA-like cube WCS: TAN, centred on (ra, dec) at the middle of a ``size`` grid
     (CRPIX = (n + 1) / 2), ``scale`` arcsec per spaxel, north up (CD2_2 > 0), east left."""
     ny, nx = (size, size) if np.isscalar(size) else size
@@ -68,7 +68,7 @@ def gz3d_wcs_from_row(row: Mapping[str, Any], index: int | None = None) -> WCS:
     w.wcs.crpix = [float(value("wcs_crpix1")), float(value("wcs_crpix2"))]
     w.wcs.cd = np.asarray(value("wcs_cd"), dtype=np.float64)
     w.wcs.cunit = ["deg", "deg"]
-    w.pixel_shape = (layout.IMAGE_SHAPE[1], layout.IMAGE_SHAPE[0])
+    w.pixel_shape = (dm.IMAGE_SHAPE[1], dm.IMAGE_SHAPE[0])
     return w
 
 
@@ -79,7 +79,7 @@ def masks_to_spaxels(
     *,
     shape: tuple[int, int] | None = None,
     center: tuple[float, float] | None = None,
-    scale: float = layout.SPAXEL_SCALE,
+    scale: float = dm.SPAXEL_SCALE,
     oversample: int = 5,
     statistic: str = "mean",
 ) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``mmu sample gz3d``: the DR17 layout (FORMATS.md §6), plausible and self-consistent
+"""``mmu sample gz3d``: the DR17 layout (docs/surveys.md), plausible and self-consistent
 volunteer marks, reproducibility, the cone, and galaxies taken from a MaNGA drpall."""
 
 from __future__ import annotations

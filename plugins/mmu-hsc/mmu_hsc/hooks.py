@@ -5,8 +5,8 @@ from __future__ import annotations
 import mmu_hsc
 from mmu_core import hookimpl
 from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
-from mmu_hsc import convert, samples
-from mmu_hsc.layout import BANDS
+from mmu_hsc import convert, discover, samples
+from mmu_hsc.datamodel import BANDS
 
 SURVEY = "hsc"
 
@@ -67,24 +67,18 @@ def mmu_describe():
 @hookimpl
 def mmu_discover(survey, config, raw_dir, options):
     """One work unit per (tract, patch) of the catalog."""
-    if survey != SURVEY:
-        return None
-    return convert.discover(survey, config, raw_dir, options)
+    return discover.discover(survey, config, raw_dir, options)
 
 
 @hookimpl
 def mmu_convert(unit, context):
     """Stamps of one patch's objects, in batches."""
-    if unit.survey != SURVEY:
-        return None
     return convert.convert(unit, context)
 
 
 @hookimpl
 def mmu_aliases(survey, config):
     """Standard names for magnitudes, their errors, fluxes and extinction."""
-    if survey != SURVEY:
-        return None
     aliases = {}
     for b in BANDS:
         aliases[f"{b}_cmodel_mag"] = f"mag_{b}"
@@ -98,6 +92,4 @@ def mmu_aliases(survey, config):
 @hookimpl
 def mmu_sample(survey, request):
     """Synthetic calexps and catalog in the archive's layout."""
-    if survey != SURVEY:
-        return None
     return samples.write_sample(request)

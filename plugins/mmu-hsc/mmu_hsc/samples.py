@@ -24,7 +24,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from mmu_core.models import OptionInfo, SampleRequest, SampleResult
-from mmu_hsc.layout import (
+from mmu_core.sampling import requested_positions, separation
+from mmu_hsc.datamodel import (
     BANDS,
     FILTERS,
     MASK_PLANES,
@@ -163,7 +164,7 @@ def _place_objects(rng: np.random.Generator, tract: Tract, n: int, radius: float
                 break
             x, y = candidates(4 * (target - len(xs)) + 16, edge)
             ra, dec = world.all_pix2world(x, y, 0)
-            inside = _separation(ra, dec, tract.ra, tract.dec) < radius * 0.995
+            inside = separation(ra, dec, tract.ra, tract.dec) < radius * 0.995
             inside &= (x >= x_lo) & (x < x_hi) & (y >= y_lo) & (y < y_hi)
             for xi, yi in zip(x[inside], y[inside], strict=True):
                 if len(xs) >= target:
@@ -171,13 +172,6 @@ def _place_objects(rng: np.random.Generator, tract: Tract, n: int, radius: float
                 if min_sep_px <= 0 or free(xi, yi):
                     add(xi, yi)
     return np.array(xs), np.array(ys)
-
-
-def _separation(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Angular distance in degrees (haversine)."""
-    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
-    h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
 
 
 def _psf_moments(tract: Tract, band: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -478,7 +472,7 @@ def write_sample(request: SampleRequest) -> SampleResult:
     if inner < 64:
         raise ValueError(f"patch_size must be at least 64 pixels, got {inner}")
     per_patch = max(1, int(opts["objects_per_patch"]))
-    fixed_sky = np.array(request.positions or [], float).reshape(-1, 2)[: request.n]
+    fixed_sky = np.stack(requested_positions(request, request.n), axis=1)
     n_drawn = request.n - len(fixed_sky)
     # The tract covers the cone (at most 99 x 99 patches, so patch = 100*x + y stays
     # readable); objects not given by position fill a block of patches at its centre, and
@@ -515,7 +509,7 @@ def write_sample(request: SampleRequest) -> SampleResult:
     out.mkdir(parents=True, exist_ok=True)
     columns = _catalog(rng, tract, objs, px, py)
     # Objects given by position sit exactly there (no round trip through the WCS).
-    columns["ra"][: len(fixed_sky)] = fixed_sky[:, 0] % 360.0
+    columns["ra"][: len(fixed_sky)] = fixed_sky[:, 0]
     columns["dec"][: len(fixed_sky)] = fixed_sky[:, 1]
     files = [str(p) for p in write_catalog(columns, out, fmt)]
     for ix, iy in sorted(set(zip(px.tolist(), py.tolist(), strict=True))):

@@ -310,7 +310,7 @@ def test_csv_catalog_gives_the_same_rows_as_fits(tmp_path, noisy_raw, hsc):
 
 
 def test_csv_reader_handles_archive_conventions(tmp_path):
-    from mmu_hsc.catalog import read_catalog as read
+    from mmu_hsc.catalogs import read_catalog as read
     path = tmp_path / "q.csv"
     path.write_text("# object_id,ra,dec,tract,patch,g_cmodel_mag,flag\n"
                     "1,150.1,2.1,9813,305,21.5,t\n2,150.2,2.2,9813,305,,f\n")

@@ -1,4 +1,4 @@
-"""sample -> build -> validate through the core (API and CLI); stored columns per FORMATS §1."""
+"""sample -> build -> validate through the core (API and CLI); stored columns per schemas."""
 
 from __future__ import annotations
 

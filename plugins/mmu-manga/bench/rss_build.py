@@ -36,9 +36,9 @@ CONVERT_ONLY = r"""
 import resource, sys, time
 from pathlib import Path
 from mmu_core.models import ConvertContext
-from mmu_manga import convert
+from mmu_manga import convert, discover
 raw = Path(sys.argv[1])
-units = convert.discover_units("dr17", raw, {})
+units = discover.discover_units("dr17", raw, {})
 t = time.perf_counter()
 rows = 0
 for u in units:

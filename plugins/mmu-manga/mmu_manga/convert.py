@@ -1,5 +1,5 @@
-"""MaNGA discover and convert: one galaxy (one LOGCUBE, its MAPS file, its catalog rows) per
-unit of work, converted into one row of flat ``ifu_`` columns.
+"""MaNGA convert: one galaxy (one LOGCUBE, its MAPS file, its catalog rows) per unit of work
+(:mod:`mmu_manga.discover`), converted into one row of flat ``ifu_`` columns.
 
 Stored columns (see ``mmu_core.schemas.ifu``; G = 96, L = 4563, K = len(CHANNELS) = 29):
 
@@ -29,10 +29,8 @@ others are listed as skipped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,111 +39,10 @@ from mmu_core.models import ConvertContext, WorkUnit
 from mmu_manga import datamodel as dm
 from mmu_manga.reader import Catalog, Cube, load_catalog, read_cube, read_maps
 
-SURVEY = "manga"
 STANDARD = ("object_id", "ra", "dec", "healpix")
 DROPPED_DRPALL = ("z",)  # see the module docstring
 
 
-# ---- discover ------------------------------------------------------------------------------
-def scan(raw_dir: Path) -> dict[str, Any]:
-    """Walk ``raw_dir`` once: LOGCUBE and MAPS files by plate-IFU, drpall and dapall files."""
-    cubes: dict[str, list[str]] = {}
-    maps: dict[str, list[str]] = {}
-    drpall: list[str] = []
-    dapall: list[str] = []
-    for folder, dirs, files in os.walk(raw_dir, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            if (m := dm.CUBE_RE.match(name)) is not None:
-                cubes.setdefault(dm.plateifu_of(m["plate"], m["ifu"]), []).append(path)
-            elif (m := dm.MAPS_RE.match(name)) is not None:
-                maps.setdefault(dm.plateifu_of(m["plate"], m["ifu"]), []).append(path)
-            elif dm.DRPALL_RE.match(name):
-                drpall.append(path)
-            elif dm.DAPALL_RE.match(name):
-                dapall.append(path)
-    return {"cubes": cubes, "maps": maps, "drpall": drpall, "dapall": dapall}
-
-
-def _one(paths: list[str], what: str, raw_dir: Path, required: bool) -> str | None:
-    if not paths:
-        if required:
-            raise InputError(f"no {what} found (looked for {what} files anywhere below)",
-                             file=str(raw_dir))
-        return None
-    if len(paths) > 1:
-        raise InputError(f"{len(paths)} {what} files found, keep one: {paths}", file=str(raw_dir))
-    return paths[0]
-
-
-def _value(cat: Catalog, column: str, i: int, default: Any = None) -> Any:
-    col = cat.columns.get(column)
-    if col is None:
-        return default
-    v = col[i]
-    return v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v.item()
-
-
-def discover_units(config: str, raw_dir: Path, options: dict[str, Any]) -> list[WorkUnit]:
-    """One unit per LOGCUBE file (key = plate-IFU), joined to drpall (required) and dapall."""
-    raw_dir = Path(raw_dir)
-    found = scan(raw_dir)
-    drpall = _one(found["drpall"], "drpall-*.fits", raw_dir, required=True)
-    dapall = _one(found["dapall"], "dapall-*.fits", raw_dir, required=False)
-    for kind in ("cubes", "maps"):
-        for plateifu, paths in found[kind].items():
-            if len(paths) > 1:
-                raise InputError(f"plate-IFU {plateifu} has {len(paths)} copies, keep one: {paths}",
-                                 file=str(raw_dir), object=plateifu)
-    cat = load_catalog(drpall, dm.DRPALL_HDU, "plateifu")
-    units = []
-    for plateifu, (cube,) in sorted(found["cubes"].items()):
-        i = cat.row(plateifu)
-        maps = found["maps"].get(plateifu, [None])[0]
-        meta = {"plateifu": plateifu, "cube": cube, "maps": maps, "drpall": drpall,
-                "dapall": dapall}
-        ra = dec = None
-        if i is not None:
-            meta["mangaid"] = _value(cat, "mangaid", i)
-            ra, dec = float(_value(cat, "ifura", i)), float(_value(cat, "ifudec", i))
-            if not (np.isfinite(ra) and np.isfinite(dec)):
-                ra = dec = None
-        files = [p for p in (cube, maps, drpall, dapall) if p]
-        units.append(WorkUnit(survey=SURVEY, config=config, key=plateifu, files=files, ra=ra,
-                              dec=dec, meta=meta))
-    return _mark_repeats(units, cat)
-
-
-def _mark_repeats(units: list[WorkUnit], cat: Catalog) -> list[WorkUnit]:
-    """Several cubes of one mangaid: keep the best, mark the others ``repeat_of`` it."""
-    by_id: dict[str, list[WorkUnit]] = {}
-    for u in units:
-        if u.meta.get("mangaid"):
-            by_id.setdefault(u.meta["mangaid"], []).append(u)
-    kept_of: dict[str, str] = {}
-    for group in by_id.values():
-        if len(group) < 2:
-            continue
-
-        def rank(u: WorkUnit) -> tuple:
-            i = cat.row(u.key)
-            critical = bool(int(_value(cat, "drp3qual", i, 0)) & dm.DRP3QUAL_CRITICAL)
-            return (critical, u.meta["maps"] is None, -float(_value(cat, "exptime", i, 0.0)), u.key)
-
-        best = min(group, key=rank)
-        for u in group:
-            if u is not best:
-                kept_of[u.key] = best.key
-    if not kept_of:
-        return units
-    return [
-        u.model_copy(update={"meta": {**u.meta, "repeat_of": kept_of[u.key]}}) if u.key in kept_of else u
-        for u in units
-    ]
-
-
-# ---- convert -------------------------------------------------------------------------------
 def _catalog_row(cat: Catalog, i: int, skip: set[str]) -> dict[str, np.ndarray]:
     return {name: col[i : i + 1] for name, col in cat.columns.items() if name not in skip}
 
@@ -176,7 +73,7 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
     if i is None:
         raise InputError(f"plate-IFU {plateifu} is not in drpall", file=meta["drpall"],
                          object=plateifu)
-    mangaid = _value(drpall, "mangaid", i)
+    mangaid = drpall.value("mangaid", i)
     maps_path = meta.get("maps")
     if maps_path is None and context.option("require_maps", False):
         context.skip(f"no MAPS-{dm.DAPTYPE} file; skipped (--require-maps)",
@@ -210,8 +107,8 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
         map_mask = np.full((len(dap), g, g), dm.DAP_DONOTUSE, np.int32)
         map_units = [c.units for c in dap]
 
-    ra = float(_value(drpall, "ifura", i))
-    dec = float(_value(drpall, "ifudec", i))
+    ra = float(drpall.value("ifura", i))
+    dec = float(drpall.value("ifudec", i))
     if not (np.isfinite(ra) and np.isfinite(dec) and 0 <= ra < 360 and -90 <= dec <= 90):
         raise InputError(f"drpall ifura/ifudec = ({ra}, {dec}) is not a sky position",
                          file=meta["drpall"], object=mangaid)

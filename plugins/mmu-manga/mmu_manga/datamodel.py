@@ -1,7 +1,7 @@
 """MaNGA DR17 file names, folder layout, mask bits and the image channels we store.
 
 Sources: the SDSS DR17 data model (DRP ``v3_1_1`` LOGCUBE, ``drpall``) and the DAP 3.1.0 data
-model (``MAPS-HYB10-MILESHC-MASTARSSP``, ``dapall``); see ../../shared/FORMATS.md §4. Every
+model (``MAPS-HYB10-MILESHC-MASTARSSP``, ``dapall``); see docs/surveys.md. Every
 path is built or parsed here and nowhere else.
 """
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import mmu_manga
 from mmu_core import hookimpl
 from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
-from mmu_manga import convert, samples
+from mmu_manga import convert, discover, samples
 from mmu_manga.datamodel import CHANNELS
 
-SURVEY = convert.SURVEY
+SURVEY = discover.SURVEY
 
 COLUMNS = {
     "plateifu": "drpall: plate-IFU designation, e.g. 8485-1901 (the observation id)",
@@ -64,31 +64,23 @@ def mmu_describe():
 
 @hookimpl
 def mmu_aliases(survey, config):
-    """drpall nsa_z is the standard z; plateifu is the design doc's observation_id."""
-    if survey != SURVEY:
-        return None
+    """drpall nsa_z is the standard z; plateifu is the standard observation_id."""
     return {"nsa_z": "z", "plateifu": "observation_id"}
 
 
 @hookimpl
 def mmu_discover(survey, config, raw_dir, options):
-    """One unit per LOGCUBE (see mmu_manga.convert)."""
-    if survey != SURVEY:
-        return None
-    return convert.discover_units(config, raw_dir, options)
+    """One unit per LOGCUBE (see mmu_manga.discover)."""
+    return discover.discover_units(config, raw_dir, options)
 
 
 @hookimpl
 def mmu_convert(unit, context):
     """One galaxy -> one row of ifu_ columns plus its drpall/dapall columns."""
-    if unit.survey != SURVEY:
-        return None
     return convert.convert_unit(unit, context)
 
 
 @hookimpl
 def mmu_sample(survey, request):
     """Synthetic LOGCUBE, MAPS, drpall and dapall files (see mmu_manga.samples)."""
-    if survey != SURVEY:
-        return None
     return samples.write_sample(request)

@@ -11,57 +11,19 @@ a time straight into the padded (y, x, wavelength) array, so the peak is the pad
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.utils.exceptions import AstropyUserWarning
 
 from mmu_core.errors import InputError
+from mmu_core.fits import fits_errors, get_hdu, read_fits
 from mmu_manga import datamodel as dm
 from mmu_manga.fitsstream import FitsStreamError, Hdu, iter_hdus
-
-# Errors astropy/gzip/zlib raise on damaged files.
-READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError, KeyError)
-
-
-@contextlib.contextmanager
-def open_fits(path: Path | str, what: str, object: str | None = None) -> Iterator[fits.HDUList]:
-    """``fits.open`` that turns any read failure inside the block into an InputError."""
-    try:
-        with warnings.catch_warnings():
-            # astropy only *warns* on a truncated file and then hands back short arrays.
-            warnings.filterwarnings("error", message=".*truncated.*", category=AstropyUserWarning)
-            with fits.open(path, lazy_load_hdus=True, memmap=False) as hdul:
-                yield hdul
-    except InputError:
-        raise
-    except (*READ_ERRORS, AstropyUserWarning) as exc:
-        raise InputError(f"cannot read {what}: {type(exc).__name__}: {exc}",
-                         file=str(path), object=object) from exc
-
-
-@contextlib.contextmanager
-def stream_errors(path: str, what: str, object: str | None = None) -> Iterator[None]:
-    """Turn failures of a fitsstream read inside the block into an InputError naming the file."""
-    try:
-        yield
-    except InputError:
-        raise
-    except (*READ_ERRORS, FitsStreamError) as exc:
-        raise InputError(f"cannot read {what}: {type(exc).__name__}: {exc}", file=path,
-                         object=object) from exc
-
-
-def _hdu_names(hdul: fits.HDUList) -> list[str]:
-    return [h.name for h in hdul]
 
 
 # ---- catalogs -----------------------------------------------------------------------------
@@ -75,6 +37,15 @@ class Catalog:
 
     def row(self, key: str) -> int | None:
         return self.index.get(key)
+
+    def value(self, column: str, i: int, default: Any = None) -> Any:
+        """Row ``i`` of ``column`` as a python value (strings decoded and stripped); ``default``
+        when the catalog has no such column."""
+        col = self.columns.get(column)
+        if col is None:
+            return default
+        v = col[i]
+        return v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v.item()
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
@@ -94,11 +65,8 @@ def _column_array(data: fits.FITS_rec, name: str) -> np.ndarray:
 
 def read_catalog(path: Path | str, hdu: str, key: str) -> Catalog:
     """Read table extension ``hdu`` of ``path``, indexed by column ``key`` (case-insensitive)."""
-    with open_fits(path, "catalog") as hdul:
-        names = _hdu_names(hdul)
-        if hdu not in names:
-            raise InputError(f"no {hdu!r} extension (it has {names})", file=str(path))
-        data = hdul[hdu].data
+    with read_fits(path, "catalog") as hdul:
+        data = get_hdu(hdul, hdu, path, "catalog").data
         if data is None or not isinstance(data, fits.FITS_rec):
             raise InputError(f"extension {hdu!r} is not a table", file=str(path))
         columns = {name: _column_array(data, name) for name in data.columns.names}
@@ -173,7 +141,7 @@ def read_cube(path: Path | str, grid: int = dm.GRID, object: str | None = None) 
     header = flux_header = no_coverage = wave = None
     shape = None
     y0 = x0 = 0
-    with stream_errors(path, "LOGCUBE", object):
+    with fits_errors(path, "LOGCUBE", object=object, errors=(FitsStreamError,)):
         for hdu in iter_hdus(path):
             names.append(hdu.name)
             if hdu.index == 0:
@@ -306,7 +274,7 @@ def read_maps(
     wanted = tuple(c.hdu for c in channels)
     kept: dict[str, tuple[fits.Header, np.ndarray]] = {}
     header = None
-    with stream_errors(path, "MAPS", object):
+    with fits_errors(path, "MAPS", object=object, errors=(FitsStreamError,)):
         for hdu in iter_hdus(path):
             if hdu.index == 0:
                 header = hdu.header

@@ -31,6 +31,7 @@ from astropy.io import fits
 
 from mmu_core.errors import InputError
 from mmu_core.models import OptionInfo, SampleRequest, SampleResult
+from mmu_core.sampling import cone_positions
 from mmu_manga import datamodel as dm
 
 C_KMS = 299_792.458
@@ -106,15 +107,6 @@ class Galaxy:
 
 
 # ---- targets --------------------------------------------------------------------------------
-def _offset(ra: float, dec: float, r: float, theta: float) -> tuple[float, float]:
-    """The point at angular distance r (deg) from (ra, dec) towards position angle theta."""
-    d1, r_, t = math.radians(dec), math.radians(r), theta
-    d2 = math.asin(math.sin(d1) * math.cos(r_) + math.cos(d1) * math.sin(r_) * math.cos(t))
-    dra = math.atan2(math.sin(t) * math.sin(r_) * math.cos(d1),
-                     math.cos(r_) - math.sin(d1) * math.sin(d2))
-    return (ra + math.degrees(dra)) % 360.0, math.degrees(d2)
-
-
 def parse_bundles(text: str) -> list[int]:
     try:
         sizes = sorted({int(s) for s in str(text).split(",") if s.strip()})
@@ -144,15 +136,13 @@ def make_galaxies(request: SampleRequest, bundles: list[int], repeats: int) -> l
 
     out = []
     for k in range(request.n):
-        r = request.radius * math.sqrt(rng.random()) * 0.98
-        ra, dec = _offset(request.ra, request.dec, r, rng.uniform(0, 2 * math.pi))
-        if request.positions and k < len(request.positions):  # a galaxy shared with a sample
-            ra, dec = request.positions[k][0] % 360.0, request.positions[k][1]
+        (ra,), (dec,) = cone_positions(request, 1, rng, first=k)
         p, ifu = next_slot()
         # MaNGA matches bundles to galaxies: the IFU reaches 1.5 Re (primary) or 2.5 Re.
         re = _bundle_radius(ifu // 100) / float(rng.uniform(1.4, 2.6))
         out.append(Galaxy(
-            plate=p, ifudesign=ifu, mangaid=f"1-{int(ids[k])}", ra=ra, dec=dec,
+            plate=p, ifudesign=ifu, mangaid=f"1-{int(ids[k])}", ra=float(ra),
+            dec=float(dec),
             z=float(rng.uniform(0.01, 0.15)), re=re, ba=float(rng.uniform(0.3, 1.0)),
             phi=float(rng.uniform(0, 180)), vmax=float(rng.uniform(80, 300)),
             sigma_star=float(rng.uniform(60, 220)), sigma_gas=float(rng.uniform(30, 80)),

@@ -15,7 +15,7 @@ import pytest
 from astropy.io import fits
 
 from mmu_core.models import ConvertContext, SampleRequest
-from mmu_manga import convert, samples
+from mmu_manga import convert, discover, samples
 
 SMALL = {"nwave": 200, "bundles": "19,37,61"}
 
@@ -40,7 +40,7 @@ def raw_copy(small_raw: Path, tmp_path: Path) -> Path:
 
 
 def units_of(raw: Path, **options) -> list:
-    return convert.discover_units("dr17", raw, options)
+    return discover.discover_units("dr17", raw, options)
 
 
 def run(unit, raw: Path, **options) -> tuple[list[dict], ConvertContext]:

@@ -18,9 +18,9 @@ SCRIPT = r"""
 import resource, sys
 from pathlib import Path
 from mmu_core.models import ConvertContext
-from mmu_manga import convert
+from mmu_manga import convert, discover
 raw, n = Path(sys.argv[1]), int(sys.argv[2])
-for unit in convert.discover_units("dr17", raw, {})[:n]:
+for unit in discover.discover_units("dr17", raw, {})[:n]:
     for batch in convert.convert_unit(unit, ConvertContext(raw_dir=raw)):
         del batch
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)

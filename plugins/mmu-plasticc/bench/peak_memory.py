@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from mmu_plasticc.formats import KAGGLE
+from mmu_core.models import SampleRequest
+from mmu_plasticc.datamodel import KAGGLE
 from mmu_plasticc.samples import draw_ids, metadata_line, simulate
 
 CHUNK_OBJECTS = 2000
@@ -34,6 +35,7 @@ def make_raw(raw: Path, gigabytes: float, seed: int = 0) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     lc_path, meta_path = raw / "training_set.csv", raw / "training_set_metadata.csv"
     rng = np.random.default_rng(seed)
+    cone = SampleRequest(out_dir=raw, ra=60.0, dec=-30.0, radius=10.0)
     target = gigabytes * 1e9
     # ids ascending through the file, as in the real files: deep-field objects (~55 points
     # per band) first, about 250 MB of them, then wide-field ones
@@ -46,7 +48,7 @@ def make_raw(raw: Path, gigabytes: float, seed: int = 0) -> None:
         while lc.tell() < target:
             ids = pool[start : start + CHUNK_OBJECTS]
             start += CHUNK_OBJECTS
-            objects = simulate(rng, ids, "train", KAGGLE, 60.0, -30.0, 10.0)
+            objects = simulate(rng, ids, "train", KAGGLE, cone)
             table = pa.table(
                 {
                     "object_id": np.concatenate(

@@ -16,7 +16,7 @@ import numpy as np
 
 from mmu_core.errors import InputError
 from mmu_core.models import ConvertContext, WorkUnit
-from mmu_plasticc.formats import (
+from mmu_plasticc.datamodel import (
     BANDS,
     LC_FIELDS,
     N_BANDS,

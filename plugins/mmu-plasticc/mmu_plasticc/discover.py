@@ -22,7 +22,7 @@ import numpy as np
 
 from mmu_core.errors import InputError
 from mmu_core.models import WorkUnit
-from mmu_plasticc.formats import (
+from mmu_plasticc.datamodel import (
     BANDS,
     KAGGLE,
     KAGGLE_FULL_TEST,

@@ -16,7 +16,7 @@ from mmu_core.models import (
     SurveyInfo,
     WorkUnit,
 )
-from mmu_plasticc.formats import BANDS
+from mmu_plasticc.datamodel import BANDS
 
 SURVEY = "plasticc"
 
@@ -49,7 +49,7 @@ COLUMNS = {
     "redshift": "true redshift = true_z (NaN in the Kaggle release, which has none)",
 }
 
-# Standard names of native columns. The design doc's own keys (hostgal_specz, hostgal_photoz,
+# Standard names of native columns. The logical example's own keys (hostgal_specz, hostgal_photoz,
 # redshift, obj_type) are stored under those names already, so they get no alias (an alias
 # would rename them in the logical example). `decl` -> `dec` is stored too; declared anyway.
 ALIASES = {
@@ -61,11 +61,12 @@ ALIASES = {
 
 @hookimpl
 def mmu_describe() -> list[SurveyInfo]:
-    """PLAsTiCC: one timeseries survey with configs train and test, either release."""
+    """PLAsTiCC: one light-curve survey with configs train and test, either release."""
     return [
         SurveyInfo(
             name=SURVEY,
-            modality="timeseries",
+            preview_columns=["obj_type"],
+            modality="lightcurve",
             description=(
                 "PLAsTiCC simulated LSST light curves in u, g, r, i, z, y (passband 0-5), from "
                 "the Kaggle 2018 or the unblinded (Zenodo 2539456) release: sorted by band then "
@@ -130,8 +131,6 @@ def mmu_discover(
     survey: str, config: str, raw_dir: Path, options: dict[str, Any]
 ) -> list[WorkUnit] | None:
     """Units = byte ranges of the light-curve files, cut between objects."""
-    if survey != SURVEY:
-        return None
     from mmu_plasticc.discover import discover_units
 
     return discover_units(survey, config, raw_dir, options)
@@ -140,8 +139,6 @@ def mmu_discover(
 @hookimpl
 def mmu_convert(unit: WorkUnit, context: ConvertContext):
     """Padded, band-sorted light curves plus metadata, in bounded batches."""
-    if unit.survey != SURVEY:
-        return None
     from mmu_plasticc.convert import convert_unit
 
     return convert_unit(unit, context)
@@ -150,16 +147,12 @@ def mmu_convert(unit: WorkUnit, context: ConvertContext):
 @hookimpl
 def mmu_aliases(survey: str, config: str) -> dict[str, str] | None:
     """Native -> standard names (same for both configs and releases)."""
-    if survey != SURVEY:
-        return None
     return dict(ALIASES)
 
 
 @hookimpl
 def mmu_sample(survey: str, request: SampleRequest) -> SampleResult | None:
     """Synthetic train and test files of either release."""
-    if survey != SURVEY:
-        return None
     from mmu_plasticc.samples import write_sample
 
     return write_sample(request)

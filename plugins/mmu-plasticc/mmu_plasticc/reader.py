@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mmu_core.errors import InputError
-from mmu_plasticc.formats import INT_META_COLUMNS, LC_FIELDS, N_BANDS
+from mmu_plasticc.datamodel import INT_META_COLUMNS, LC_FIELDS, N_BANDS
 
 # One parse block. Memory per block is a few times this (the bytes, pyarrow's parse, numpy
 # columns); 4 MB keeps a build near 300 MB while pyarrow still parses at full speed.

@@ -1,4 +1,4 @@
-"""Synthetic PLAsTiCC files in the layout of either public release (FORMATS.md §5).
+"""Synthetic PLAsTiCC files in the layout of either public release (docs/surveys.md).
 
 Like the real files: one row per observation with the bands interleaved in time order;
 deep-drilling-field objects (object_id < 1,000,000, ddf = 1) with ~50-60 points per band and
@@ -24,7 +24,8 @@ import numpy as np
 
 from mmu_core.errors import InputError
 from mmu_core.models import SampleRequest, SampleResult
-from mmu_plasticc.formats import (
+from mmu_core.sampling import cone_positions
+from mmu_plasticc.datamodel import (
     BANDS,
     GALACTIC_CLASSES,
     N_BANDS,
@@ -110,16 +111,7 @@ def write_sample(request: SampleRequest) -> SampleResult:
     rng.shuffle(ids)
     files: list[str] = []
     for split, split_ids in (("train", np.sort(ids[:n])), ("test", np.sort(ids[n:]))):
-        objects = simulate(
-            rng,
-            split_ids,
-            split,
-            release,
-            request.ra,
-            request.dec,
-            request.radius,
-            request.positions,
-        )
+        objects = simulate(rng, split_ids, split, release, request)
         files += write_split(out, split, release, objects)
     notes = [
         f"{release.name} release: train and test hold {n} objects each, in a "
@@ -134,19 +126,6 @@ def draw_ids(rng: np.random.Generator, n: int, n_ddf: int) -> np.ndarray:
     ddf = rng.choice(np.arange(1, DDF_LIMIT), size=n_ddf, replace=False)
     wfd = DDF_LIMIT + rng.choice(WFD_MAX_ID - DDF_LIMIT, size=n - n_ddf, replace=False)
     return np.concatenate((ddf, wfd)).astype(np.int64)
-
-
-def cone_positions(
-    rng: np.random.Generator, n: int, ra: float, dec: float, radius: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` positions uniform on the sky inside a cone (degrees)."""
-    sep = np.arccos(1 - rng.random(n) * (1 - math.cos(math.radians(radius))))
-    pa = rng.random(n) * 2 * math.pi
-    d0, a0 = math.radians(dec), math.radians(ra)
-    sin_d = np.sin(d0) * np.cos(sep) + np.cos(d0) * np.sin(sep) * np.cos(pa)
-    d = np.arcsin(np.clip(sin_d, -1, 1))
-    a = a0 + np.arctan2(np.sin(pa) * np.sin(sep) * np.cos(d0), np.cos(sep) - np.sin(d0) * sin_d)
-    return np.degrees(a) % 360.0, np.degrees(d)
 
 
 def draw_classes(rng: np.random.Generator, n: int, codes: tuple[int, ...]) -> np.ndarray:
@@ -167,20 +146,16 @@ def simulate(
     ids: np.ndarray,
     split: str,
     release: Release,
-    ra: float,
-    dec: float,
-    radius: float,
-    positions: list[tuple[float, float]] | None = None,
+    request: SampleRequest,
 ) -> list[SimObject]:
-    """Metadata and light curves of the objects ``ids`` (sorted); the first ones sit exactly
-    at ``positions`` when given (objects shared with another survey's sample)."""
+    """Metadata and light curves of the objects ``ids`` (sorted), in the cone of ``request``;
+    the first ones sit exactly at ``request.positions`` when given (objects shared with
+    another survey's sample)."""
     codes = TRAIN_CLASSES
     if split == "test" and release.name == "unblinded":
         codes = TRAIN_CLASSES + UNBLINDED_TEST_ONLY_CLASSES
     classes = draw_classes(rng, len(ids), codes)
-    ras, decs = cone_positions(rng, len(ids), ra, dec, radius)
-    for i, (pra, pdec) in enumerate((positions or [])[: len(ids)]):
-        ras[i], decs[i] = float(pra) % 360.0, float(pdec)
+    ras, decs = cone_positions(request, len(ids), rng)
     objects = [
         simulate_object(rng, int(i), float(a), float(d), int(c), split)
         for i, a, d, c in zip(ids, ras, decs, classes, strict=True)

@@ -78,7 +78,7 @@ def test_bad_input_on_the_command_line(tmp_path, helpers):
 
 def test_describe_lists_options_and_aliases():
     data = json.loads(run("describe", "plasticc", "--json").stdout)
-    assert data["modality"] == "timeseries"
+    assert data["modality"] == "lightcurve"
     assert [c["name"] for c in data["configs"]] == ["train", "test"]
     assert data["aliases"]["train"]["decl"] == "dec"
     assert data["aliases"]["test"]["true_z"] == "z"

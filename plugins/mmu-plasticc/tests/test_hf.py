@@ -1,4 +1,4 @@
-"""`mmu_core.hf.load` gives the design doc's time-series example for a PLAsTiCC build."""
+"""`mmu_core.hf.load` gives the logical light-curve example (docs/examples.md) for PLAsTiCC."""
 
 from __future__ import annotations
 

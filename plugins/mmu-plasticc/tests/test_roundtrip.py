@@ -14,7 +14,7 @@ import pytest
 
 import mmu_core
 from mmu_core.validate import validate
-from mmu_plasticc.formats import BANDS, CLASS_NAMES
+from mmu_plasticc.datamodel import BANDS, CLASS_NAMES
 
 META_FILES = {
     ("kaggle", "train"): "training_set_metadata.csv",

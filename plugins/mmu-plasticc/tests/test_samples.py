@@ -11,7 +11,7 @@ import pytest
 import mmu_plasticc.hooks
 from mmu_core.errors import InputError
 from mmu_core.models import SampleRequest
-from mmu_plasticc.formats import (
+from mmu_plasticc.datamodel import (
     CLASS_NAMES,
     GALACTIC_CLASSES,
     KAGGLE_META_COLUMNS,

@@ -16,7 +16,8 @@ or Cross-Matching Spatial Datasets", MSR-TR-2006-52.
 
 For arcsecond radii this does about half the work of a dual KD-tree search (two sorts and
 four binary searches per object instead of two tree builds and a tree walk), and nothing
-here but numpy.
+here but numpy. :class:`mmu_core.crossmatch.algorithms.ZonesAllPairs` and ``ZonesNearest``
+run it on each block of the cross-match.
 """
 
 from __future__ import annotations

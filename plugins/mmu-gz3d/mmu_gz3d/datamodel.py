@@ -1,6 +1,6 @@
 """The Galaxy Zoo 3D (DR17 VAC v4_0_0) on-disk layout: file names, HDU order, dtypes, WCS.
 
-Facts from FORMATS.md §6 and the GZ3D production code (CKrawczyk/GZ3D_production,
+Facts from docs/surveys.md and the GZ3D production code (CKrawczyk/GZ3D_production,
 ``make_subject_fits.py`` / ``scrub_user_name_and_make_summary_files.py``). Nothing else in the
 plugin formats or parses a gz3d file name.
 """

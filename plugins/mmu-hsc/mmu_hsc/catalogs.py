@@ -21,7 +21,8 @@ import numpy as np
 from astropy.io import fits
 
 from mmu_core.errors import InputError
-from mmu_hsc.layout import parse_patch
+from mmu_core.fits import fits_errors
+from mmu_hsc.datamodel import parse_patch
 
 Catalog = dict[str, np.ndarray]
 
@@ -50,15 +51,12 @@ def read_catalog(path: Path) -> Catalog | None:
     """
     path = Path(path)
     name = path.name.lower()
-    try:
+    # any parse failure (FITS or CSV) means a bad file
+    with fits_errors(path, "HSC catalog", errors=(Exception,)):
         if name.endswith((".csv", ".csv.gz")):
             columns = _read_csv(path)
         else:
             columns = _read_fits(path)
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any parse failure means a bad file
-        raise InputError(f"cannot read HSC catalog: {exc}", file=path) from exc
     if columns is None:
         return None
     missing = [c for c in REQUIRED if c not in columns]

@@ -17,9 +17,11 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from mmu_core.errors import InputError
-from mmu_hsc.layout import BAD_PLANES, MASK_PLANES
+from mmu_core.fits import fits_errors, open_fits
+from mmu_hsc.datamodel import BAD_PLANES, MASK_PLANES
 
 _PLANES = (("IMAGE", 1), ("MASK", 2), ("VARIANCE", 3))
+WHAT = "HSC calexp"
 
 
 @dataclass
@@ -75,11 +77,11 @@ def open_calexp(path: Path) -> Calexp:
         a celestial WCS, or its planes differ in shape.
     """
     path = Path(path)
-    hdul = None
+    hdul = open_fits(path, WHAT, memmap=True)
     try:
-        with warnings.catch_warnings():
+        # astropy raises many types for bad files (and the WCS its own): any is bad input
+        with fits_errors(path, WHAT, errors=(Exception,)), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hdul = fits.open(path, memmap=True, mode="readonly")
             planes = {}
             for name, index in _PLANES:
                 hdu = _hdu(hdul, name, index)
@@ -92,33 +94,29 @@ def open_calexp(path: Path) -> Calexp:
             if not wcs.has_celestial:
                 raise InputError("IMAGE header has no celestial WCS", file=path)
             scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
-        shapes = {name: data.shape for name, (_, data) in planes.items()}
-        if len(set(shapes.values())) != 1:
-            raise InputError(f"IMAGE, MASK and VARIANCE shapes differ: {shapes}", file=path)
-        if planes["MASK"][1].dtype.kind not in "iu":
-            raise InputError(f"MASK plane is {planes['MASK'][1].dtype}, not integer", file=path)
-        # Touch the last pixel of each plane: a truncated file fails here, not mid-build.
-        for _, data in planes.values():
-            data[-1, -1]
-        return Calexp(
-            path=path,
-            image=planes["IMAGE"][1],
-            mask=planes["MASK"][1],
-            variance=planes["VARIANCE"][1],
-            wcs=wcs,
-            bad_bits=_bad_bits(planes["MASK"][0].header),
-            scale=scale,
-            hdul=hdul,
-        )
-    except InputError:
-        if hdul is not None:
-            hdul.close()
+            shapes = {name: data.shape for name, (_, data) in planes.items()}
+            if len(set(shapes.values())) != 1:
+                raise InputError(f"IMAGE, MASK and VARIANCE shapes differ: {shapes}", file=path)
+            if planes["MASK"][1].dtype.kind not in "iu":
+                raise InputError(f"MASK plane is {planes['MASK'][1].dtype}, not integer",
+                                 file=path)
+            # Touch the last pixel of each plane: a truncated file fails here, not mid-build.
+            for _, data in planes.values():
+                data[-1, -1]
+            bad_bits = _bad_bits(planes["MASK"][0].header)
+    except BaseException:
+        hdul.close()
         raise
-    except Exception as exc:  # noqa: BLE001 - astropy raises many types for bad files
-        if hdul is not None:
-            hdul.close()
-        raise InputError(f"cannot read HSC calexp: {type(exc).__name__}: {exc}",
-                         file=path) from exc
+    return Calexp(
+        path=path,
+        image=planes["IMAGE"][1],
+        mask=planes["MASK"][1],
+        variance=planes["VARIANCE"][1],
+        wcs=wcs,
+        bad_bits=bad_bits,
+        scale=scale,
+        hdul=hdul,
+    )
 
 
 def stamp_slices(

@@ -1,7 +1,7 @@
 """Facts about the two public PLAsTiCC releases: file names, columns, bands and classes.
 
 Sources: the Kaggle 2018 challenge data page and the unblinded release (Zenodo record 2539456),
-as summarised in FORMATS.md §5. Nothing here reads files.
+as summarised in docs/surveys.md. Nothing here reads files.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DESI file names, folder layout and wavelength grids (FORMATS.md §3), in one place.
+"""DESI file names, folder layout and wavelength grids (docs/surveys.md), in one place.
 
 Healpix coadds: ``healpix/{survey}/{program}/{hpix // 100}/{hpix}/coadd-{survey}-{program}-{hpix}.fits``
 with hpix DESI's own NSIDE-64 NESTED pixel. Tile coadds: ``tiles/cumulative/{tileid}/{night}/

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mmu_hsc.calexp import centre_inside, stamp_slices
-from mmu_hsc.layout import calexp_relpath, parse_calexp_name, parse_patch
+from mmu_hsc.datamodel import calexp_relpath, parse_calexp_name, parse_patch
+from mmu_hsc.reader import centre_inside, stamp_slices
 
 
 @pytest.mark.parametrize("value, label", [(305, "3,5"), (7, "0,7"), (800, "8,0"), ("3,5", "3,5"),

@@ -1,0 +1,80 @@
+"""Checksums of stored rows, written with every column and checked on every read.
+
+Two mechanisms, one per storage layout (docs/format.md, "Integrity"):
+
+- **Contiguous columns** (uncompressed, read through memory maps at the file's speed) carry a
+  checksum per block of rows in two attributes of their HDF5 dataset: ``mmu_block_rows``
+  (rows per block) and ``mmu_xxh3`` (uint64, one XXH3-64 digest of each block's bytes as
+  stored). A read hashes the blocks it touched and compares. Blocks hold about
+  ``BLOCK_BYTES``, so a single-row read of a large column hashes about one row.
+- **Chunked columns** (compressed) use HDF5's own Fletcher32 filter per chunk, which HDF5
+  checks as it decompresses.
+
+XXH3 rather than zlib's CRC32 (both well-kept): measured here on 500 random DESI-sized rows
+(31 MB), XXH3 hashes in 1.4 ms and CRC32 in 5.1 ms, against 5 ms to read the rows themselves.
+
+Files without these (MMU v1 files, older builds) are *unchecked*: read as they are, and
+reported so by ``mmu validate``, never as corrupt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from mmu_core.errors import MMUError
+
+BLOCK_BYTES = 64 * 1024  # bytes of rows one checksum covers (at least one row)
+DIGEST_ATTR = "mmu_xxh3"
+BLOCK_ROWS_ATTR = "mmu_block_rows"
+
+
+class CorruptDataError(MMUError):
+    """Stored bytes do not match their checksum (or HDF5 could not read them)."""
+
+
+def block_rows(row_bytes: int) -> int:
+    """Rows per checksum block for a column with rows of ``row_bytes``."""
+    return max(1, BLOCK_BYTES // max(1, row_bytes))
+
+
+def digests(data: np.ndarray, rows_per_block: int) -> np.ndarray:
+    """The XXH3-64 digest of each block of ``rows_per_block`` rows of ``data`` (the last
+    block may be shorter)."""
+    data = np.ascontiguousarray(data)
+    n = len(data)
+    out = np.empty((n + rows_per_block - 1) // rows_per_block, np.uint64)
+    flat = data.reshape(n, -1).view(np.uint8) if n else data
+    for k, a in enumerate(range(0, n, rows_per_block)):
+        out[k] = xxhash.xxh3_64_intdigest(flat[a : a + rows_per_block])
+    return out
+
+
+def write_digests(dataset: Any, values: np.ndarray, rows_per_block: int) -> None:
+    """Record a contiguous column's block digests on its HDF5 dataset."""
+    dataset.attrs[BLOCK_ROWS_ATTR] = np.int64(rows_per_block)
+    dataset.attrs[DIGEST_ATTR] = np.asarray(values, np.uint64)
+
+
+def read_digests(dataset: Any) -> tuple[int, np.ndarray] | None:
+    """(rows per block, digests) of a column, or ``None`` when it has none (unchecked)."""
+    attrs = dataset.attrs
+    if DIGEST_ATTR not in attrs or BLOCK_ROWS_ATTR not in attrs:
+        return None
+    return int(attrs[BLOCK_ROWS_ATTR]), np.asarray(attrs[DIGEST_ATTR], np.uint64)
+
+
+def bad_blocks(source: Any, blocks: np.ndarray, rows_per_block: int, expected: np.ndarray,
+               n_rows: int) -> list[int]:
+    """The blocks among ``blocks`` whose bytes in ``source`` (anything sliced by rows: a
+    memory map or an h5py dataset) do not match ``expected``."""
+    bad = []
+    for k in np.unique(blocks).tolist():
+        a = k * rows_per_block
+        chunk = np.ascontiguousarray(source[a : min(n_rows, a + rows_per_block)])
+        flat = chunk.reshape(len(chunk), -1).view(np.uint8) if len(chunk) else chunk
+        if k >= len(expected) or xxhash.xxh3_64_intdigest(flat) != int(expected[k]):
+            bad.append(k)
+    return bad
