@@ -17,9 +17,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mmu_core.storage.integrity import CorruptDataError, bad_blocks, read_digests
+from mmu_core.storage.integrity import CorruptDataError, bad_blocks, read_digests, verify_rows
 
 SMALL_COLUMN_BYTES = 8 * 1024 * 1024  # a chunked column this small is read whole
+CACHED_COLUMN_BYTES = 1024 * 1024  # ... and kept decoded when this small (catalog columns)
 
 
 class ColumnAccess:
@@ -35,11 +36,13 @@ class ColumnAccess:
         self.shape = tuple(shape)
         self.checks = read_digests(self.dataset)
         self.mm: np.ndarray | None = None
+        self._decoded: np.ndarray | None = None  # a small chunked column, read whole once
         if memory_map and self.dataset.chunks is None and self.n:
             offset = self.dataset.id.get_offset()
             if offset is not None and self.dataset.dtype == self.dtype:
+                # a plain ndarray view of the map: slicing it skips np.memmap's overhead
                 self.mm = np.memmap(path, dtype=self.dtype, mode="r", offset=offset,
-                                    shape=(self.n, *self.shape))
+                                    shape=(self.n, *self.shape)).view(np.ndarray)
 
     @property
     def checked(self) -> bool:
@@ -56,10 +59,18 @@ class ColumnAccess:
     def _fail(self, rows: Any, what: str) -> CorruptDataError:
         return CorruptDataError(f"{self.path}: column {self.name!r}, {self._where(rows)}: {what}")
 
-    def _verify(self, blocks: np.ndarray, rows: Any) -> None:
+    def _verify(self, blocks: np.ndarray, rows: Any, data: np.ndarray | None = None) -> None:
+        """Check the blocks touched; with one row per block, ``data`` (the rows just read, in
+        the order of ``blocks``) is hashed instead of reading them again."""
         if self.checks is None:
             return
         per_block, expected = self.checks
+        if per_block == 1 and data is not None:
+            bad = verify_rows(data, np.asarray(blocks), expected)
+            if bad is not None:
+                raise self._fail(rows, f"checksum mismatch in stored row {bad} (the file is "
+                                 "corrupt)")
+            return
         source = self.mm if self.mm is not None else self.dataset
         try:
             bad = bad_blocks(source, blocks, per_block, expected, self.n)
@@ -80,7 +91,7 @@ class ColumnAccess:
         except (OSError, ValueError, RuntimeError) as exc:
             raise self._fail(rows, f"HDF5 could not read them ({exc})") from None
         if self.checks is not None:
-            self._verify(np.asarray(rows) // self.checks[0], rows)
+            self._verify(np.asarray(rows) // self.checks[0], rows, data)
         return data
 
     def _h5_take(self, rows: np.ndarray) -> np.ndarray:
@@ -95,7 +106,12 @@ class ColumnAccess:
                 ds.read_direct(out, np.s_[r], np.s_[k])
             return out
         if whole or len(rows) > self.n // 4:
-            return ds[...][rows]
+            if self._decoded is not None:
+                return self._decoded[rows]
+            data = ds[...]
+            if self.n * row_bytes <= CACHED_COLUMN_BYTES:
+                self._decoded = data
+            return data[rows]
         uniq, inverse = np.unique(rows, return_inverse=True)
         return ds[uniq][inverse]
 

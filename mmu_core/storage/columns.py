@@ -110,21 +110,30 @@ def chunk_shape(spec: ColumnSpec, n_rows: int) -> tuple[int, ...]:
     return (1, *dims)
 
 
-AUTO_MIN_SAVING = 0.25  # "auto" compresses a column only where gzip saves at least this much
+# "auto" compresses a column only where gzip saves at least this much: half for rows under
+# ROW_CHUNK_MIN (catalog columns, masks of spectra: read many rows a chunk), four fifths for
+# the large rows that training reads at random (stamps, spectra, cubes), which otherwise stay
+# contiguous and memory-mapped
+AUTO_MIN_SAVING = 0.5
+AUTO_MIN_SAVING_LARGE_ROWS = 0.8
 
 
 def compression_for(spec: ColumnSpec, compression: str | None, sample: np.ndarray | None = None) -> dict:
     """h5py dataset keywords for a column.
 
     ``"auto"`` (the default of builds) test-compresses a sample of the column's rows and uses
-    gzip level 1 with shuffle only if that saves at least a quarter: masks, padded cubes and
-    smooth images shrink a lot, while noise-dominated float stamps save ~14% at ~6x the read
-    cost per row (measured: 0.96 ms vs 0.16 ms for a 512 kB stamp), so they stay raw.
+    gzip level 1 with shuffle only if that saves ``AUTO_MIN_SAVING`` (rows under 16 KiB) or
+    ``AUTO_MIN_SAVING_LARGE_ROWS`` (larger rows): masks, padded cubes and repeated wavelength
+    grids shrink 10-100x, while floats with noise save 20-40% at ~6x the read cost per row
+    (0.96 ms vs 0.16 ms for a 512 kB stamp) and would lose the contiguous, memory-mapped layout
+    random access relies on (500 random DESI rows of flux + ivar: ~10 ms contiguous, ~170 ms
+    when ivar is in one-row gzip chunks), so they stay raw.
     """
     if compression in (None, "none"):
         return {}
     if compression == "auto":
-        if sample is None or sample.size == 0 or _gzip_ratio(sample) > 1 - AUTO_MIN_SAVING:
+        saving = AUTO_MIN_SAVING if spec.row_bytes < ROW_CHUNK_MIN else AUTO_MIN_SAVING_LARGE_ROWS
+        if sample is None or sample.size == 0 or _gzip_ratio(sample) > 1 - saving:
             return {}
         compression = "gzip"
     if compression == "lzf":

@@ -78,3 +78,14 @@ def bad_blocks(source: Any, blocks: np.ndarray, rows_per_block: int, expected: n
         if k >= len(expected) or xxhash.xxh3_64_intdigest(flat) != int(expected[k]):
             bad.append(k)
     return bad
+
+
+def verify_rows(data: np.ndarray, rows: np.ndarray, expected: np.ndarray) -> int | None:
+    """For a column with one row per block: the first of ``rows`` whose bytes in ``data``
+    (``data[k]`` holds row ``rows[k]``) do not match ``expected``, or ``None``."""
+    flat = np.ascontiguousarray(data).reshape(len(data), -1).view(np.uint8)
+    digest = xxhash.xxh3_64_intdigest
+    for k, r in enumerate(rows.tolist()):
+        if r >= len(expected) or digest(flat[k]) != int(expected[r]):
+            return r
+    return None
