@@ -25,6 +25,7 @@ from mmu_core.schemas import SCHEMA_VERSION
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.derived import finalize_dataset, prepare_output
+from mmu_core.storage.examples import side_namespaces
 from mmu_core.storage.reader import Dataset, open_dataset
 from mmu_core.version import __version__
 
@@ -126,12 +127,7 @@ class CatalogWriter:
 # ---- the matched dataset ----------------------------------------------------------------
 def namespaces(lds: Dataset, rds: Dataset) -> tuple[str, str]:
     """Column prefixes of the two sides: the survey names, made distinct if need be."""
-    a, b = lds.survey, rds.survey
-    if a == b:
-        a, b = f"{lds.survey}_{lds.config}", f"{rds.survey}_{rds.config}"
-    if a == b:
-        a, b = "left", "right"
-    return a.replace(".", "_"), b.replace(".", "_")
+    return side_namespaces(lds, rds)
 
 
 def matched_dirname(lds: Dataset, rds: Dataset) -> str:

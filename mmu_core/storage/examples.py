@@ -18,6 +18,17 @@ from mmu_core.schemas import ALWAYS_PRESENT, MATCHED, logical_example, modality_
 from mmu_core.schemas.common import decode
 
 
+def side_namespaces(lds: Any, rds: Any) -> tuple[str, str]:
+    """The column prefixes of the two sides of a matched dataset (docs/format.md): the survey
+    names; if equal ``<survey>_<config>``; if still equal ``left``/``right``; dots -> ``_``."""
+    a, b = lds.survey, rds.survey
+    if a == b:
+        a, b = f"{lds.survey}_{lds.config}", f"{rds.survey}_{rds.config}"
+    if a == b:
+        a, b = "left", "right"
+    return a.replace(".", "_"), b.replace(".", "_")
+
+
 def _side_names(specs: Iterable[str], aliases: dict[str, str]) -> dict[str, str]:
     """native -> standard for aliases whose native is stored and standard is not (the
     reader's rule)."""
