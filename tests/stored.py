@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmu_core.concat import finalize_dataset
 from mmu_core.storage.columns import schema_of
+from mmu_core.storage.derived import finalize_dataset
 from mmu_core.storage.writer import write_rows
 
 
@@ -19,6 +19,25 @@ def store(dataset_dir: Path, cols: dict, survey: str, modality: str | None = Non
     finalize_dataset(dataset_dir, survey=survey, config="test", modality=modality,
                      columns=schema_of(cols), aliases=aliases or {})
     return dataset_dir
+
+
+def build_toy_pair(root: Path, spec_units: int) -> tuple[Path, Path]:
+    """A toy image and a toy spectrum dataset built under ``root`` whose objects coincide
+    (same seeds): 4 image units, the spectra covering only the first ``spec_units``."""
+    import json
+
+    from toy_plugin import ToyPlugin, write_units
+
+    from mmu_core import testing
+    from mmu_core.build import build
+
+    registry = testing.plugin_registry(ToyPlugin())
+    write_units(root / "raw_img", n_units=4, n=60, ra=150.0, dec=2.0, radius=3.0)
+    units = write_units(root / "raw_spec", n_units=4, n=60, ra=150.0, dec=2.0, radius=3.0)
+    (root / "raw_spec" / "units.json").write_text(json.dumps(units[:spec_units]))
+    img = build("toyimg", root / "raw_img", root / "out", registry=registry).path
+    spec = build("toyspec", root / "raw_spec", root / "out", registry=registry).path
+    return img, spec
 
 
 def offset(ra, dec, sep_arcsec, pa_deg):

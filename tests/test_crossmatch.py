@@ -7,7 +7,6 @@ borders, around both poles and across ra = 0/360; the expected pairs come from a
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import astropy.units as u
@@ -16,13 +15,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from astropy.coordinates import SkyCoord, search_around_sky
-from stored import offset, store
-from toy_plugin import ToyPlugin, write_units
+from stored import build_toy_pair, offset, store
 from typer.testing import CliRunner
 
 import mmu_core
-from mmu_core import testing
-from mmu_core.build import build
 from mmu_core.cli import app
 from mmu_core.concat import ConcatError, concatenate
 from mmu_core.crossmatch import CrossMatchError, cross_match
@@ -273,12 +269,7 @@ def toy_pair(tmp_path_factory):
     """A toy image and a toy spectrum dataset whose objects coincide (same seeds), the spectra
     covering only half of the units."""
     root = tmp_path_factory.mktemp("toypair")
-    registry = testing.plugin_registry(ToyPlugin())
-    write_units(root / "raw_img", n_units=4, n=60, ra=150.0, dec=2.0, radius=3.0)
-    units = write_units(root / "raw_spec", n_units=4, n=60, ra=150.0, dec=2.0, radius=3.0)
-    (root / "raw_spec" / "units.json").write_text(json.dumps(units[:2]))
-    img = build("toyimg", root / "raw_img", root / "out", registry=registry).path
-    spec = build("toyspec", root / "raw_spec", root / "out", registry=registry).path
+    img, spec = build_toy_pair(root, spec_units=2)
     return root, img, spec
 
 

@@ -15,11 +15,9 @@ import healpy
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from toy_plugin import ToyPlugin, write_units
+from stored import build_toy_pair
 
 import mmu_core
-from mmu_core import testing
-from mmu_core.build import build
 from mmu_core.crossmatch import cross_match
 from mmu_core.loader import (
     LoaderError,
@@ -418,12 +416,7 @@ def test_mixture_columns_must_exist_in_every_source(many, other, tmp_path):
 @pytest.fixture(scope="module")
 def xmatch(tmp_path_factory):
     root = tmp_path_factory.mktemp("loader_pairs")
-    registry = testing.plugin_registry(ToyPlugin())
-    write_units(root / "raw_img", n_units=4, n=60, ra=150.0, dec=2.0, radius=3.0)
-    units = write_units(root / "raw_spec", n_units=4, n=60, ra=150.0, dec=2.0, radius=3.0)
-    (root / "raw_spec" / "units.json").write_text(json.dumps(units[:3]))
-    img = build("toyimg", root / "raw_img", root / "out", registry=registry).path
-    spec = build("toyspec", root / "raw_spec", root / "out", registry=registry).path
+    img, spec = build_toy_pair(root, spec_units=3)
     cross_match(img, spec, root / "xm", radius_arcsec=1.0, how="nearest")
     cross_match(img, spec, root / "xm_cat", radius_arcsec=1.0, how="all", catalog_only=True)
     return root, img, spec
