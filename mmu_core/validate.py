@@ -21,7 +21,7 @@ from rich.console import Console
 from mmu_core import schemas
 from mmu_core.schemas.common import ALWAYS_PRESENT
 from mmu_core.storage import layout
-from mmu_core.storage.access import ColumnAccess
+from mmu_core.storage.access import ColumnAccess, foreign_storage
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.index import IdIndex
 from mmu_core.storage.integrity import CorruptDataError
@@ -108,7 +108,11 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
     if manifest is not None:
         listed = {f.path: f for f in manifest.files}
         for rel in sorted(set(listed) - on_disk):
-            report.add("listed in the manifest but missing", file=rel)
+            if layout.parse_relpath(rel) is None:
+                report.add("listed in the manifest, but not a healpix=N/i-of-n.hdf5 path inside "
+                           "the dataset folder (refused)", file=rel)
+            else:
+                report.add("listed in the manifest but missing", file=rel)
         for rel in sorted(on_disk - set(listed)):
             report.add("present but not listed in the manifest", file=rel)
         if manifest.rows != sum(f.rows for f in manifest.files):
@@ -130,12 +134,22 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
     rng = np.random.default_rng(seed)
     for fi, rel in enumerate(relpaths):
         shard = layout.parse_relpath(rel)
+        real = (path / rel).resolve()
+        if not real.is_relative_to(path.resolve()):
+            report.add(f"leads outside the dataset folder (to {real}); not read", file=rel)
+            continue
         try:
             h = h5py.File(path / rel, "r")
         except Exception as exc:  # noqa: BLE001
             report.add(f"cannot be opened as HDF5: {exc}", file=rel)
             continue
         with h:
+            foreign = foreign_storage(h)
+            for name, what in foreign:
+                report.add(f"is {what}: data outside the dataset's files (refused; the file is "
+                           "not read further)", file=rel, column=name)
+            if foreign:
+                continue
             report.files_checked += 1
             file_specs = {k: ColumnSpec(d.dtype.str, tuple(d.shape[1:]))
                           for k, d in h.items() if isinstance(d, h5py.Dataset) and d.ndim}

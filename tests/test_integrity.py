@@ -121,3 +121,74 @@ def test_files_without_checksums_read_and_are_reported_unchecked(tmp_path):
     report = validate(tmp_path / "v1" / "cfg")
     assert report.columns_unchecked == 5 and report.columns_verified == 0
     assert "5 unchecked (no checksums)" in report.text()
+
+
+# ---- files that point outside their folder ---------------------------------------------------
+SECRET = b"root:x:0:0:planted secret line\n" * 40
+
+
+def _replace_column(path, name, make) -> None:
+    with h5py.File(path, "r+") as h:
+        n = h[name].shape[0]
+        del h[name]
+        make(h, name, n)
+
+
+@pytest.mark.parametrize("kind", ["external_storage", "external_link", "virtual"])
+def test_a_column_stored_outside_the_file_is_refused(dataset, tmp_path, kind):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    ds = mmu_core.open_dataset(dataset)
+    fi = _largest_file(ds)
+    path, rel = ds.files[fi], ds.relpaths[fi]
+    ids = ds.read_rows([fi, fi], [0, 1], ["object_id"])["object_id"]
+    ds.close()
+
+    def make(h, name, n):
+        if kind == "external_storage":  # the planted file's bytes as the column's values
+            h.create_dataset(name, shape=(n,), dtype="f4", external=[(str(secret), 0, 4 * n)])
+        elif kind == "external_link":
+            other = tmp_path / "other.h5"
+            with h5py.File(other, "w") as o:
+                o["mag"] = np.frombuffer(SECRET[: 4 * n], "f4")
+            h[name] = h5py.ExternalLink(str(other), "mag")
+        else:
+            other = tmp_path / "virtual_src.h5"
+            with h5py.File(other, "w") as o:
+                o["mag"] = np.frombuffer(SECRET[: 4 * n], "f4")
+            layout = h5py.VirtualLayout(shape=(n,), dtype="f4")
+            layout[:] = h5py.VirtualSource(str(other), "mag", shape=(n,))
+            h.create_virtual_dataset(name, layout)
+
+    _replace_column(path, "mag", make)
+    with pytest.raises(mmu_core.storage.reader.DatasetError, match=r"column 'mag'.*refused"):
+        mmu_core.open_dataset(dataset).get(ids, columns=["mag"])
+    with pytest.raises(mmu_core.storage.reader.DatasetError, match=str(path)):
+        mmu_core.open_dataset(dataset).get(ids, columns=["image_array"])  # the file, any column
+    report = validate(dataset)
+    hits = [p for p in report.problems if p.file == rel and p.column == "mag"]
+    assert hits and "refused" in hits[0].message
+
+
+def test_manifest_paths_and_symlinks_stay_inside_the_folder(dataset, tmp_path):
+    import json
+
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    good = manifest["files"][0]["path"]
+    manifest["files"][0]["path"] = "../../x.hdf5"
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(mmu_core.storage.reader.DatasetError, match=r"'\.\./\.\./x\.hdf5'.*refused"):
+        mmu_core.open_dataset(dataset)
+    report = validate(dataset)
+    assert any(p.file == "../../x.hdf5" and "refused" in p.message for p in report.problems)
+
+    manifest["files"][0]["path"] = good
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    outside = tmp_path / "elsewhere.hdf5"
+    (dataset / good).rename(outside)
+    (dataset / good).symlink_to(outside)
+    ds = mmu_core.open_dataset(dataset)
+    with pytest.raises(mmu_core.storage.reader.DatasetError, match="outside the dataset folder"):
+        ds.read_rows([0], [0], ["object_id"])
+    assert any(p.file == good and "outside the dataset folder" in p.message
+               for p in validate(dataset).problems)

@@ -23,6 +23,27 @@ SMALL_COLUMN_BYTES = 8 * 1024 * 1024  # a chunked column this small is read whol
 CACHED_COLUMN_BYTES = 1024 * 1024  # ... and kept decoded when this small (catalog columns)
 
 
+def foreign_storage(h: h5py.File) -> list[tuple[str, str]]:
+    """(name, what) of every top-level item of ``h`` whose bytes live outside the file: HDF5
+    external links, datasets with external raw storage, virtual datasets. mmu never writes
+    them, and following them would let a downloaded file read any file of the reader's
+    machine, so readers refuse such files and the validator reports them."""
+    found = []
+    for name in h:
+        link = h.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            found.append((name, f"an HDF5 external link to {link.filename}:{link.path}"))
+            continue
+        item = h.get(name)
+        if isinstance(item, h5py.Dataset):
+            if item.external:
+                found.append((name, "external raw storage in "
+                              + ", ".join(str(e[0]) for e in item.external)))
+            elif item.is_virtual:
+                found.append((name, "a virtual dataset (its data lives in other files)"))
+    return found
+
+
 class ColumnAccess:
     """One column of one open file. Use :meth:`take` (rows sorted ascending) and
     :meth:`slice`."""

@@ -18,7 +18,7 @@ import numpy as np
 from mmu_core.errors import MMUError
 from mmu_core.schemas import MATCHED, canonical_name, guess_modality
 from mmu_core.storage import layout
-from mmu_core.storage.access import ColumnAccess
+from mmu_core.storage.access import ColumnAccess, foreign_storage
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.examples import row_example
 from mmu_core.storage.index import IdIndex
@@ -60,11 +60,20 @@ class Dataset:
             self._relpaths = [s.relpath for s in shards]
             self._rows, self._specs = _infer(self.path, self._relpaths)
             self.aliases = {}
-        self._pixel_of = [layout.parse_relpath(r).pixel for r in self._relpaths]
+        self._pixel_of = [self._confined(r).pixel for r in self._relpaths]
         self._handles: OrderedDict[int, h5py.File] = OrderedDict()
         self._access: dict[tuple[int, str], ColumnAccess] = {}
         self.memory_map = memory_map
         self._index: IdIndex | None = None
+
+    def _confined(self, relpath: str) -> layout.ShardFile:
+        """A listed file's place; anything but ``healpix=N/i-of-n.hdf5`` inside the folder (an
+        absolute path, ``..``, another name) is refused."""
+        shard = layout.parse_relpath(relpath)
+        if shard is None:
+            raise DatasetError(f"{self.path / 'manifest.json'} lists {relpath!r}, which is not a "
+                               "healpix=N/i-of-n.hdf5 file inside the dataset folder: refused")
+        return shard
 
     # ---- description ----------------------------------------------------------------------
     @property
@@ -207,10 +216,20 @@ class Dataset:
         h = self._handles.get(i)
         if h is None:
             path = self.path / self._relpaths[i]
+            real = path.resolve()
+            if not real.is_relative_to(self.path.resolve()):
+                raise DatasetError(f"{path} leads outside the dataset folder (to {real}): "
+                                   "refused")
             try:
                 h = h5py.File(path, "r", rdcc_nbytes=4 * 1024 * 1024)
             except OSError as exc:
                 raise DatasetError(f"{path}: cannot be opened as HDF5 ({exc})") from None
+            foreign = foreign_storage(h)
+            if foreign:
+                h.close()
+                name, what = foreign[0]
+                raise DatasetError(f"{path}: column {name!r} is {what}; mmu reads only data "
+                                   "stored inside the dataset's own files: refused")
             self._handles[i] = h
             if len(self._handles) > MAX_OPEN_FILES:
                 old_i, old = self._handles.popitem(last=False)
@@ -422,7 +441,16 @@ def open_dataset(path: Path | str, memory_map: bool = True) -> Dataset:
 def _infer(path: Path, relpaths: list[str]) -> tuple[list[int], dict[str, ColumnSpec]]:
     rows, specs = [], {}
     for rel in relpaths:
-        with h5py.File(path / rel, "r") as h:
+        try:
+            h = h5py.File(path / rel, "r")
+        except OSError as exc:
+            raise DatasetError(f"{path / rel}: cannot be opened as HDF5 ({exc})") from None
+        with h:
+            foreign = foreign_storage(h)
+            if foreign:
+                raise DatasetError(f"{path / rel}: column {foreign[0][0]!r} is {foreign[0][1]}; "
+                                   "mmu reads only data stored inside the dataset's own files: "
+                                   "refused")
             n = None
             for name, ds in h.items():
                 if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
