@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mmu_core.errors import MMUError
+from mmu_core.errors import Interrupted, MMUError
 from mmu_core.models import OptionInfo, SampleRequest
 from mmu_core.registry import get_registry
 
@@ -402,12 +403,24 @@ def concat(
                   highlight=False)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
+    # SIGINT and SIGTERM become Interrupted (not KeyboardInterrupt, which click turns into
+    # "Aborted!"): tasks stop, worker processes are terminated, one line is printed.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except MMUError as exc:  # last resort: never a traceback for a problem we named
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(1)
+    except Interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt this
+        err.print("interrupted; rerun the same command to resume", highlight=False)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,17 @@ class BuildError(MMUError):
     """A build cannot go on: names the unit of work and, where known, the object."""
 
 
+class OutOfSpaceError(BuildError):
+    """The disk holding the output is (about to be) full: names the file being written, the
+    bytes needed and the bytes free. The step that hit it leaves no temporary file, and
+    rerunning the same command after freeing space finishes the job."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: the command stops at once (a BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` swallows it)."""
+
+
 class PluginError(MMUError):
     """A plugin misbehaved (returned malformed records, claimed a taken survey name, ...)."""
 

@@ -8,6 +8,7 @@ summaries. So the same plan runs anywhere and gives the same files.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -41,10 +42,8 @@ def run_tasks(
     elif workers <= 1 or len(args_list) == 1:
         for args in args_list:
             yield fn(*args)
-    else:
-        pool_ = (ThreadPoolExecutor(max_workers=workers) if threads else
-                 ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")))
-        with pool_ as pool:
+    elif threads:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(fn, *args) for args in args_list]
             try:
                 for fut in as_completed(futures):
@@ -53,6 +52,34 @@ def run_tasks(
                 for fut in futures:
                     fut.cancel()
                 raise
+    else:
+        yield from _run_processes(fn, args_list, workers)
+
+
+def _ignore_interrupts() -> None:
+    # Workers leave Ctrl-C to the driver, which stops them: one message, no traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int):
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_ignore_interrupts)
+    futures = [pool.submit(fn, *args) for args in args_list]
+    try:
+        for fut in as_completed(futures):
+            yield fut.result()
+    except BaseException:
+        # Stop at once (an interrupt, a failed task): waiting for the running tasks could
+        # take as long as a unit. Their temporary files are cleaned up by the rerun.
+        # ProcessPoolExecutor has no public way to stop running workers before Python 3.14
+        # (terminate_workers); its _processes map is the documented-by-use alternative. The
+        # futures are not cancelled first: the pool then marks them broken itself (cancelling
+        # them makes its manager thread fail on each, with a traceback).
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _run_dask(fn: Callable[..., Any], args_list: Sequence[tuple], address: str, retries: int):

@@ -31,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mmu_core.errors import BuildError
+from mmu_core.errors import BuildError, OutOfSpaceError
 from mmu_core.storage import layout
 from mmu_core.storage.columns import (
     REQUIRED,
@@ -50,6 +50,22 @@ FILE_LIBVER = ("v108", "latest")
 MERGE_BLOCK_BYTES = 64 * 1024 * 1024
 DONE_NAME = "DONE.json"
 IDS_NAME = "ids.npy"
+
+
+SPACE_MARGIN = 16 * 1024 * 1024  # free bytes kept back: HDF5 must never meet a full disk
+
+
+def ensure_space(path: Path, needed: int, what: str) -> None:
+    """Raise :class:`OutOfSpaceError` unless the disk holding ``path`` has ``needed`` bytes
+    (plus a margin) free. Writers call it before they write: HDF5 crashes rather than fails
+    on some writes to a full disk, so a full disk must be seen before HDF5 meets it."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed + SPACE_MARGIN:
+        raise OutOfSpaceError(f"no space left on device while writing {path} ({what}): "
+                              f"{needed + SPACE_MARGIN:,} bytes needed, {free:,} free")
 
 
 def _token() -> str:
@@ -179,6 +195,8 @@ class UnitStager:
     def _append(self, pixel: int, rows: dict[str, np.ndarray]) -> None:
         f = self.files.get(pixel)
         n = len(rows["object_id"])
+        ensure_space(self.tmp_dir / f"raw-{pixel}.hdf5", sum(a.nbytes for a in rows.values()),
+                     f"staging unit {self.key}")
         if f is None:
             f = self.files[pixel] = h5py.File(self.tmp_dir / f"raw-{pixel}.hdf5", "w")
             self.rows[pixel] = 0
@@ -201,6 +219,13 @@ class UnitStager:
 
     def finish(self, result: UnitResult) -> UnitResult:
         """Sort each fragment by object_id, write DONE.json, rename into place."""
+        try:
+            return self._finish(result)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self, result: UnitResult) -> UnitResult:
         for f in self.files.values():
             f.close()
         ids = np.concatenate(self.all_ids) if self.all_ids else np.empty(0, np.int64)
@@ -267,6 +292,7 @@ def _check_unique(ids: np.ndarray, where: str) -> None:
 
 
 def _sort_fragment(src: Path, dst: Path) -> None:
+    ensure_space(dst, src.stat().st_size, "sorting a staged fragment")
     with h5py.File(src, "r") as fin, h5py.File(dst, "w") as fout:
         order = np.argsort(fin["object_id"][...], kind="stable")
         n = len(order)
@@ -342,14 +368,20 @@ def merge_pixel(
         n_files = min(n_files, max(1, n))
         bounds = np.linspace(0, n, n_files + 1).astype(np.int64)
         tmp_dir = layout.tmp_name(final_dir, _token())
+        # at most the rows' bytes (compression only shrinks them), checked before any write
+        ensure_space(final_dir, n * row_bytes, f"merging pixel {pixel}")
         tmp_dir.mkdir(parents=True)
-        for i in range(n_files):
-            a, b = int(bounds[i]), int(bounds[i + 1])
-            path = tmp_dir / layout.file_name(i + 1, n_files)
-            _write_shard(path, handles, frag_of[a:b], row_of[a:b], schema,
-                         {**attrs, "healpix": pixel, "file_index": i + 1, "file_count": n_files},
-                         compression)
-        os.rename(tmp_dir, final_dir)
+        try:
+            for i in range(n_files):
+                a, b = int(bounds[i]), int(bounds[i + 1])
+                path = tmp_dir / layout.file_name(i + 1, n_files)
+                _write_shard(path, handles, frag_of[a:b], row_of[a:b], schema,
+                             {**attrs, "healpix": pixel, "file_index": i + 1,
+                              "file_count": n_files}, compression)
+            os.rename(tmp_dir, final_dir)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
     finally:
         for _, h in handles:
             h.close()
