@@ -1,5 +1,7 @@
-"""Redshift catalogs: ``zall-pix-*.fits`` (HDU ZCATALOG) and per-coadd ``redrock-*.fits``
-(HDU REDSHIFTS), reduced to the stored redrock columns and looked up by TARGETID."""
+"""The release's tables: redshift catalogs (``zall-pix-*.fits``, HDU ZCATALOG, and per-coadd
+``redrock-*.fits``, HDU REDSHIFTS), reduced to the stored redrock columns and looked up by
+TARGETID, and the tiles table (``tiles-*.fits``, HDU TILE_COMPLETENESS: a tile's survey and
+program)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from astropy.io import fits
 from mmu_core.errors import InputError
 from mmu_core.fits import fits_errors, get_hdu, open_fits
 from mmu_desi import columns as cols
+from mmu_desi import datamodel as dm
 from mmu_desi.reader import check_complete, table_columns
 
 REDROCK = "redrock file"
 ZALL = "zall-pix catalog"
+TILES = "tiles file"
 
 
 @dataclass
@@ -160,3 +164,53 @@ def _read_zall(paths: tuple[str, ...], survey: str, primary_flags: tuple[str, ..
         prim = None if any(c[2] is None for c in chunks) else np.concatenate([c[2] for c in chunks])
         programs_out[prog] = RedshiftTable.build(tid, values, prim)
     return ZallCatalog(paths, survey, flag_used, programs_out)
+
+
+# ---- tiles-{specprod}.fits -----------------------------------------------------------------
+@dataclass(frozen=True)
+class TileInfo:
+    """A tile's survey and program (lower case; program None when the table leaves it blank)."""
+
+    survey: str
+    program: str | None
+    file: str  # the tiles file that says so
+
+
+def read_tiles(paths: Iterable[str | Path]) -> dict[int, TileInfo]:
+    """TILEID -> survey and program from ``tiles-*.fits`` files (HDU TILE_COMPLETENESS).
+
+    Rows with an empty SURVEY are left out. Two files giving one tile different surveys are an
+    error naming both; otherwise the first file wins (paths in the order given).
+    """
+    out: dict[int, TileInfo] = {}
+    for p in paths:
+        path = Path(p)
+        with open_fits(path, TILES, lazy=True) as hdul:
+            hdu = get_hdu(hdul, dm.TILES_HDU, path, TILES)
+            check_complete(path, hdul, [dm.TILES_HDU])
+            names = table_columns(hdu)
+            for required in ("TILEID", "SURVEY"):
+                if required not in names:
+                    raise InputError(f"{dm.TILES_HDU} has no {required} column", file=str(path))
+            with fits_errors(path, TILES, hdu=dm.TILES_HDU):
+                data = hdu.data
+                if data is None or len(data) == 0:
+                    continue
+                tileid = data["TILEID"].astype("i8")
+                survey = _lower_strings(data["SURVEY"])
+                program = (_lower_strings(data["PROGRAM"]) if "PROGRAM" in names
+                           else np.full(len(tileid), b""))
+        for t, s, prog in zip(tileid.tolist(), survey.tolist(), program.tolist(), strict=True):
+            if not s:
+                continue
+            info = TileInfo(s.decode(), prog.decode() or None, str(path))
+            known = out.setdefault(t, info)
+            if info.survey not in (known.survey,):
+                raise InputError(f"tile {t} is of survey {known.survey!r} in {known.file} but "
+                                 f"{info.survey!r} here; keep one tiles file", file=str(path))
+    return out
+
+
+def _lower_strings(values: np.ndarray) -> np.ndarray:
+    """A FITS string column as trimmed, lower-case bytes."""
+    return np.char.lower(cols.coerce(values, cols.Column("S", "S20", "")))

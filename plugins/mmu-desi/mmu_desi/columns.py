@@ -133,10 +133,12 @@ CATALOG_COLUMNS: list[Column] = [
     Column("NPIXELS", "i8", "unmasked pixels in the redrock fit"),
 ]
 
-# Where each spectrum comes from (primary header of the coadd).
+# Where each spectrum comes from, as mmu_desi.survey tells it (header, healpix name, tiles
+# table, targeting columns); PROGRAM is empty when nothing tells it.
 PROVENANCE_COLUMNS: list[Column] = [
     Column("SURVEY", "S7", "DESI survey of the coadd: main, sv1, sv3, ..."),
-    Column("PROGRAM", "S6", "DESI program of the coadd: dark, bright, backup, other"),
+    Column("PROGRAM", "S6", "DESI program of the coadd: dark, bright, backup, other (empty: "
+           "not told, e.g. a tile coadd without a tiles table)"),
 ]
 
 

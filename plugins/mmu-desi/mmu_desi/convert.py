@@ -20,21 +20,27 @@ NO_CATALOG = ("no redshift catalog (zall-pix-*.fits or redrock-*.fits) in the ra
               "Z and ZERR are NaN")
 MISSING_IN_CATALOG = ("some targets are missing from the redshift catalog: their Z and ZERR "
                       "are NaN and ZWARN is -1")
+MISSING_COLUMNS = ("coadds without these stored columns (fuji FIBERMAPs lack the MJD ones) have "
+                   "them filled: NaN (float), -1 (integer), empty (string)")
 
 
 def convert(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, np.ndarray]]:
     """Yield batches for the unit's coadd file (see the module docstring of ``hooks``)."""
+    for entry in unit.meta.get("report", []):  # coadds discover did not take (one unit has them)
+        context.skip(entry["message"], file=entry["file"])
     spec = cols.CONFIGS[unit.config]
     path = Path(unit.files[0])
     batch_rows = int(context.option("batch_rows", BATCH_ROWS))
     with reader.open_coadd(path) as coadd:
-        survey = coadd.survey
-        if survey is None:
-            raise InputError("cannot tell the DESI survey: no SURVEY header keyword and the "
-                             "name is not coadd-SURVEY-PROGRAM-PIXEL.fits", file=str(path))
-        if survey not in (spec.survey,):
-            return  # discover could not read the file; it is not this config's survey
-        program = coadd.program
+        file_survey, program = unit.meta.get("survey"), unit.meta.get("program")
+        if not file_survey == spec.survey:  # discover could not read the file; now it opens
+            raise InputError("the file could not be read when the build started, so its DESI "
+                             "survey is unknown; build again", file=str(path))
+        missing = coadd.missing(c for c in cols.stored_columns(unit.config)
+                                if c not in cols.CATALOG_COLUMNS
+                                and c not in cols.PROVENANCE_COLUMNS)
+        if missing:
+            context.warn(f"{MISSING_COLUMNS}: {', '.join(missing)}")
         tid = coadd.column(cols.FIBERMAP_COLUMNS[0])
         objtype = (coadd.column(cols.Column("OBJTYPE", "S3", ""))
                    if "OBJTYPE" in coadd.fibermap_columns else None)
@@ -54,7 +60,7 @@ def convert(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, np.nd
             context.skip("TARGET_RA/TARGET_DEC not finite", file=str(path), object=str(tid[r]))
         rows = np.flatnonzero(keep & ~bad_pos)
         for start in range(0, len(rows), batch_rows):
-            yield _batch(coadd, rows[start:start + batch_rows], unit.config, table, survey,
+            yield _batch(coadd, rows[start:start + batch_rows], unit.config, table, file_survey,
                          program, context)
 
 

@@ -2,9 +2,11 @@
 
 Healpix coadds: ``healpix/{survey}/{program}/{hpix // 100}/{hpix}/coadd-{survey}-{program}-{hpix}.fits``
 with hpix DESI's own NSIDE-64 NESTED pixel. Tile coadds: ``tiles/cumulative/{tileid}/{night}/
-coadd-{petal}-{tileid}-thru{night}.fits`` (and per-night / per-exposure variants). Redshifts:
+coadd-{spectro}-{tileid}-thru{night}.fits`` (and per-night / per-exposure variants). Redshifts:
 ``zall-pix-{specprod}.fits`` (HDU ``ZCATALOG``) or ``redrock-*.fits`` beside each coadd
-(HDU ``REDSHIFTS``).
+(HDU ``REDSHIFTS``). A tile's survey and program: the release's ``tiles-{specprod}.fits``
+(HDU ``TILE_COMPLETENESS``), or the survey prefix of the FIBERMAP targeting columns; tile
+coadds carry no ``SURVEY``/``PROGRAM``/``FAPRGRM`` keyword (docs/surveys.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ _TILE_COADD = re.compile(r"^coadd-(\d)-(\d+)-([A-Za-z0-9]+)\.fits$")
 COADD_GLOB = "coadd-*.fits"
 ZALL_GLOB = "zall-pix-*.fits"
 REDROCK_GLOB = "redrock-*.fits"
+TILES_GLOB = "tiles-*.fits"  # tiles-{specprod}.fits, one row per tile
+TILES_HDU = "TILE_COMPLETENESS"  # TILEID, SURVEY, PROGRAM, FAPRGRM, ...
+
+# Where a coadd says its survey and program: healpix coadds in the primary header; tile
+# coadds nowhere (their primary header has SPGRP, SPGRPVAL, NIGHT, TILEID, SPECTRO, PETAL).
+SURVEY_KEYS = ("SURVEY",)
+PROGRAM_KEYS = ("PROGRAM", "FAPRGRM")
+TILEID_KEY = "TILEID"
+
+# FIBERMAP targeting columns by survey. Every coadd FIBERMAP has the main survey's
+# (unprefixed) columns; those of an earlier survey carry its prefix and are optional.
+MAIN_TARGET_COLUMNS = ("DESI_TARGET", "BGS_TARGET", "MWS_TARGET", "SCND_TARGET")
+PREFIXED_TARGET_COLUMNS = {
+    "cmx": ("CMX_TARGET",),
+    **{sv: tuple(f"{sv.upper()}_{c}" for c in MAIN_TARGET_COLUMNS) for sv in ("sv1", "sv2", "sv3")},
+}
+TARGET_COLUMNS = MAIN_TARGET_COLUMNS + tuple(
+    c for cols in PREFIXED_TARGET_COLUMNS.values() for c in cols)
 
 
 def merged_grid() -> np.ndarray:
@@ -51,13 +71,14 @@ def camera_grid(camera: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CoaddName:
-    """What a coadd file name tells: healpix (survey, program, pixel) or tile (petal, tile, group)."""
+    """What a coadd file name tells: healpix (survey, program, pixel) or tile (spectrograph,
+    tile, group)."""
 
     kind: str  # "healpix" or "tile"
     survey: str | None = None
     program: str | None = None
     healpix: int | None = None
-    petal: int | None = None
+    spectro: int | None = None
     tileid: int | None = None
     group: str | None = None
 
@@ -69,7 +90,7 @@ def parse_coadd_name(name: str) -> CoaddName | None:
         return CoaddName("healpix", survey=m.group(1), program=m.group(2), healpix=int(m.group(3)))
     m = _TILE_COADD.match(name)
     if m:
-        return CoaddName("tile", petal=int(m.group(1)), tileid=int(m.group(2)), group=m.group(3))
+        return CoaddName("tile", spectro=int(m.group(1)), tileid=int(m.group(2)), group=m.group(3))
     return None
 
 
@@ -86,3 +107,13 @@ def healpix_folder(survey: str, program: str, healpix: int) -> str:
 def redrock_name_for(coadd_name: str) -> str:
     """The redrock file that goes with a coadd: same name, ``redrock-`` prefix."""
     return "redrock-" + coadd_name[len("coadd-"):]
+
+
+def tile_coadd_name(spectro: int, tileid: int, night: int, prefix: str = "coadd") -> str:
+    """``coadd-{spectro}-{tileid}-thru{night}.fits`` (a cumulative tile coadd)."""
+    return f"{prefix}-{int(spectro)}-{int(tileid)}-thru{int(night)}.fits"
+
+
+def tile_folder(tileid: int, night: int) -> str:
+    """The official relative folder of a cumulative tile coadd: ``tiles/cumulative/80605/20210205``."""
+    return f"tiles/cumulative/{int(tileid)}/{int(night)}"

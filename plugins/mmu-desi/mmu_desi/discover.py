@@ -1,10 +1,17 @@
 """Find the coadd files of a config and give every target exactly one owning file.
 
-One work unit per coadd file. A TARGETID can sit in several coadds of one survey (dark and
-bright programs, several tiles); the zall-pix primary flag says which spectrum is primary,
-and whatever remains ambiguous (no catalog, targets the catalog lacks, tile coadds) is
-settled here: the coadd with the longest COADD_EXPTIME keeps the target, ties go to the first
-unit key. The others list it under ``meta["exclude"]``, so the core's unique-id rule holds.
+One work unit per coadd file of the config's DESI survey (told by :mod:`mmu_desi.survey`).
+Every other coadd is reported, never taken: one of another survey, or one whose survey cannot
+be told, is listed with its reason in the build summary (discover can only return units, so
+the first unit carries the list under ``meta["report"]`` and its convert lists it). A coadd
+that cannot be read at all becomes a unit of its own, so that its convert reports the error
+(or ``--skip-bad`` skips it), unless its healpix file name names another survey.
+
+A TARGETID can sit in several coadds of one survey (dark and bright programs, several tiles);
+the zall-pix primary flag says which spectrum is primary, and whatever remains ambiguous (no
+catalog, targets the catalog lacks, tile coadds) is settled here: the coadd with the longest
+COADD_EXPTIME keeps the target, ties go to the first unit key. The others list it under
+``meta["exclude"]``, so the core's unique-id rule holds.
 """
 
 from __future__ import annotations
@@ -17,19 +24,36 @@ import numpy as np
 
 from mmu_core.errors import InputError
 from mmu_core.models import WorkUnit
+from mmu_desi import catalogs, reader, select
 from mmu_desi import columns as cols
 from mmu_desi import datamodel as dm
-from mmu_desi import reader, select
+from mmu_desi.survey import Told, tell
+
+SHOWN = 3  # coadd names shown per survey when no coadd is of the config's
+UNREADABLE = "unreadable"  # Told.how of a coadd that cannot be read (convert reports it)
 
 
-def find_files(raw_dir: Path) -> tuple[list[Path], list[Path], dict[str, list[Path]]]:
-    """(coadds, zall-pix catalogs, redrock files by name) anywhere under ``raw_dir``."""
-    coadds = sorted(p for p in raw_dir.rglob(dm.COADD_GLOB) if p.is_file())
-    zall = sorted(p for p in raw_dir.rglob(dm.ZALL_GLOB) if p.is_file())
+def find_files(raw_dir: Path) -> tuple[list[Path], list[Path], dict[str, list[Path]], list[Path]]:
+    """(coadds, zall-pix catalogs, redrock files by name, tiles files) anywhere under
+    ``raw_dir``."""
+    def glob(pattern: str) -> list[Path]:
+        return sorted(p for p in raw_dir.rglob(pattern) if p.is_file())
+
     redrock: dict[str, list[Path]] = {}
-    for p in sorted(raw_dir.rglob(dm.REDROCK_GLOB)):
+    for p in glob(dm.REDROCK_GLOB):
         redrock.setdefault(p.name, []).append(p)
-    return coadds, zall, redrock
+    return glob(dm.COADD_GLOB), glob(dm.ZALL_GLOB), redrock, glob(dm.TILES_GLOB)
+
+
+def tiles_table(found: list[Path], options: dict[str, Any]) -> dict[int, catalogs.TileInfo]:
+    """The tiles table of the raw folder's ``tiles-*.fits`` and of the ``--tiles`` file."""
+    paths = list(found)
+    given = options.get("tiles")
+    if given:
+        if not Path(given).is_file():
+            raise InputError("--tiles: no such file", file=str(given))
+        paths.insert(0, Path(given))
+    return catalogs.read_tiles(paths)
 
 
 def _redrock_for(coadd: Path, redrock: dict[str, list[Path]]) -> Path | None:
@@ -64,39 +88,34 @@ def discover(survey: str, config: str, raw_dir: Path, options: dict[str, Any]) -
     """Work units (one per coadd of the config's DESI survey) under ``raw_dir``."""
     spec = cols.CONFIGS[config]
     raw_dir = Path(raw_dir)
-    coadds, zall, redrock = find_files(raw_dir)
+    coadds, zall, redrock, tiles_files = find_files(raw_dir)
     if not coadds:
         raise InputError("no DESI coadd-*.fits files in this folder or below", file=str(raw_dir))
+    tiles = tiles_table(tiles_files, options)
 
-    entries = []  # (path, summary or None, program)
-    others: set[str] = set()
+    entries: list[tuple[Path, reader.CoaddSummary | None, Told]] = []
+    refused: list[tuple[Path, Told]] = []
     for path in coadds:
         summary = reader.scan_coadd(path)
-        if summary is None:
-            # unreadable: keep it if its name does not rule it out, so convert reports it
-            name = dm.parse_coadd_name(path.name)
-            if name is not None and name.survey not in (None, spec.survey):
-                others.add(name.survey)
-                continue
-            entries.append((path, None, name.program if name else None))
-        elif summary.survey not in (None, spec.survey):
-            others.add(summary.survey)
+        told = _tell(path, summary, tiles)
+        if told.survey == spec.survey or told.how == UNREADABLE:
+            entries.append((path, summary, told))
         else:
-            entries.append((path, summary, summary.program))
+            refused.append((path, told))
+    report = [{"file": str(path), "message": _refusal(told, spec.survey, config)}
+              for path, told in refused]
     if not entries:
-        found = ", ".join(sorted(others)) or "none"
-        raise InputError(
-            f"no coadd of DESI survey {spec.survey!r} (config {config}) here; coadd surveys "
-            f"found: {found}", file=str(raw_dir))
+        raise InputError(f"no coadd of DESI survey {spec.survey!r} (config {config}) here; "
+                         f"{_found(refused)}", file=str(raw_dir))
 
     meta_common = {"zall": [str(p.resolve()) for p in zall]}
     taken: set[str] = set()
     units_info = []
-    for path, summary, program in entries:
+    for path, summary, told in entries:
         key = _unit_key(path, raw_dir, taken)
         rr = None if zall else _redrock_for(path, redrock)
         meta = {**meta_common, "redrock": str(rr.resolve()) if rr else None,
-                "survey": spec.survey, "program": program}
+                "survey": told.survey, "program": told.program, "survey_from": told.how}
         units_info.append((key, path, summary, meta))
 
     owners = _owners(config, units_info)
@@ -107,9 +126,43 @@ def discover(survey: str, config: str, raw_dir: Path, options: dict[str, Any]) -
             ra, dec = _mean_position(summary.ra, summary.dec)
         units.append(WorkUnit(
             survey=survey, config=config, key=key, files=[str(path.resolve())], ra=ra, dec=dec,
-            meta={**meta, "exclude": owners.get(i, [])},
+            meta={**meta, "exclude": owners.get(i, []), "report": report if i == 0 else []},
         ))
     return units
+
+
+def _tell(path: Path, summary: reader.CoaddSummary | None,
+          tiles: dict[int, catalogs.TileInfo]) -> Told:
+    """The coadd's survey; for a file that cannot be read, what its name says (else None)."""
+    if summary is not None:
+        return tell(path, summary, tiles)
+    name = dm.parse_coadd_name(path.name)
+    if name is not None and name.kind == "healpix":
+        return Told(name.survey, name.program, "its healpix file name (the file is unreadable)")
+    return Told(None, None, UNREADABLE)
+
+
+def _refusal(told: Told, survey: str, config: str) -> str:
+    if told.survey is None:
+        return f"not taken: {told.how}"
+    return (f"not taken: DESI survey {told.survey!r} (from {told.how}); config {config} keeps "
+            f"{survey!r}")
+
+
+def _found(refused: list[tuple[Path, Told]]) -> str:
+    """What the coadds that were not taken are: per survey a few names and how the first was
+    told; for the untold, why."""
+    by_survey: dict[str, list[tuple[Path, Told]]] = {}
+    for path, told in refused:
+        by_survey.setdefault(told.survey or "", []).append((path, told))
+    parts = []
+    for survey in sorted(by_survey, key=lambda s: (not s, s)):
+        group = by_survey[survey]
+        names = ", ".join(p.name for p, _ in group[:SHOWN]) + (" ..." if len(group) > SHOWN else "")
+        how = group[0][1].how
+        parts.append(f"{survey} ({len(group)}: {names}; the first from {how})" if survey
+                     else f"survey not told ({len(group)}: {names}; the first: {how})")
+    return "coadd surveys found: " + "; ".join(parts)
 
 
 def _owners(config: str, units_info: list) -> dict[int, list[int]]:

@@ -1,8 +1,10 @@
 """mmu hook implementations for DESI coadd spectra (kept short: the work is in sibling modules).
 
-- discover (:mod:`mmu_desi.discover`): one unit per ``coadd-*.fits``; the config picks the DESI
-  survey (``dr1_main``: main, ``edr_sv3``: sv3); redshifts from ``zall-pix-*.fits`` or the
-  coadd's ``redrock-*.fits``.
+- discover (:mod:`mmu_desi.discover`): one unit per ``coadd-*.fits`` of the config's DESI
+  survey (``dr1_main``: main, ``edr_sv3``: sv3), told by :mod:`mmu_desi.survey` (header,
+  healpix name, ``tiles-*.fits`` or ``--tiles``, FIBERMAP targeting columns); the other coadds
+  are listed in the build summary; redshifts from ``zall-pix-*.fits`` or the coadd's
+  ``redrock-*.fits``.
 - convert (:mod:`mmu_desi.convert`): real targets on good fibers, primary spectra; B, R, Z
   merged onto 7781 pixels (:mod:`mmu_desi.merge`); FIBERMAP, SCORES and redshift columns under
   their DESI names (:mod:`mmu_desi.columns`).
@@ -54,6 +56,12 @@ def mmu_describe():
             homepage="https://data.desi.lbl.gov/doc/releases/",
             version=mmu_desi.__version__,
             columns=columns.declared_columns(),
+            build_options=[
+                OptionInfo(name="tiles", kind="path", default=None,
+                           help="the release's tiles-SPECPROD.fits (TILEID -> SURVEY, PROGRAM), "
+                           "for tile coadds, which carry no survey keyword; tiles-*.fits files "
+                           "below --raw are read too"),
+            ],
             sample_options=[
                 OptionInfo(name="survey", kind="str", default="main",
                            help="DESI survey of the coadds: main (config dr1_main) or sv3 "

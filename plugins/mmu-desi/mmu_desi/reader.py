@@ -84,14 +84,10 @@ class CoaddFile:
     def n_rows(self) -> int:
         return len(self.fibermap)
 
-    @property
-    def survey(self) -> str | None:
-        """DESI survey (lower case), or None if neither headers nor file name tell."""
-        return _header_or_name([self.header, self.hdul["FIBERMAP"].header], "SURVEY", self.path)
-
-    @property
-    def program(self) -> str | None:
-        return _header_or_name([self.header, self.hdul["FIBERMAP"].header], "PROGRAM", self.path)
+    def missing(self, columns: Iterable[cols.Column]) -> list[str]:
+        """Names of ``columns`` neither FIBERMAP nor SCORES has (``column`` fills them)."""
+        have = set(self.fibermap_columns) | set(self.scores_columns)
+        return [c.name for c in columns if c.name not in have]
 
     def column(self, column: cols.Column, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """A FIBERMAP or SCORES column cast to its stored dtype; fill values if absent."""
@@ -121,21 +117,6 @@ class CoaddFile:
                 resolution=read("RESOLUTION").astype(np.float32),
             ))
         return chunks
-
-
-def _header_or_name(headers: list[fits.Header], key: str, path: Path) -> str | None:
-    """SURVEY or PROGRAM: primary header, then FIBERMAP header (fiberassign writes SURVEY and
-    FAPRGRM there, which tile coadds keep), then a healpix coadd's file name."""
-    keys = (key, "FAPRGRM") if key == "PROGRAM" else (key,)
-    for header in headers:
-        for k in keys:
-            value = header.get(k)
-            if isinstance(value, str) and value.strip():
-                return value.strip().lower()
-    name = dm.parse_coadd_name(path.name)
-    if name is None or name.kind != "healpix":
-        return None
-    return name.survey if key == "SURVEY" else name.program
 
 
 @contextmanager
@@ -215,8 +196,9 @@ def _check_camera(path: Path, hdul: fits.HDUList, cam: str, n: int) -> Camera:
 class CoaddSummary:
     """What discover needs from a coadd without reading its spectra."""
 
-    survey: str | None
-    program: str | None
+    keywords: dict[str, str]  # SURVEY/PROGRAM/FAPRGRM found in the primary or FIBERMAP header
+    tileid: int | None  # primary header TILEID, else the single FIBERMAP TILEID
+    targeting: dict[str, bool]  # targeting column present -> holds a nonzero bit
     targetid: np.ndarray
     fiberstatus: np.ndarray
     objtype: np.ndarray | None
@@ -225,9 +207,31 @@ class CoaddSummary:
     dec: np.ndarray
 
 
+def _keywords(headers: list[fits.Header]) -> dict[str, str]:
+    """The survey and program keywords of the first header that has each (trimmed, lower)."""
+    out: dict[str, str] = {}
+    for key in (*dm.SURVEY_KEYS, *dm.PROGRAM_KEYS):
+        for header in headers:
+            value = header.get(key)
+            if isinstance(value, str) and value.strip():
+                out.setdefault(key, value.strip().lower())
+    return out
+
+
+def _tileid(header: fits.Header, data: fits.FITS_rec | None, names: list[str]) -> int | None:
+    value = header.get(dm.TILEID_KEY)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if data is not None and len(data) and dm.TILEID_KEY in names:
+        tiles = np.unique(np.asarray(data[dm.TILEID_KEY]))
+        if len(tiles) == 1:
+            return int(tiles[0])
+    return None
+
+
 def scan_coadd(path: str | Path) -> CoaddSummary | None:
-    """Primary header and a few FIBERMAP columns; None if the file cannot be read (convert
-    reports the problem then, so ``--skip-bad`` can skip just this file)."""
+    """Headers and a few FIBERMAP columns; None if the file cannot be read (convert reports
+    the problem then, so ``--skip-bad`` can skip just this file)."""
     path = Path(path)
     try:
         hdul = open_fits(path, WHAT, lazy=True)
@@ -246,8 +250,10 @@ def scan_coadd(path: str | Path) -> CoaddSummary | None:
                 return data[name].astype(dtype) if name in names and n else np.full(n, fill, dtype)
 
             return CoaddSummary(
-                survey=_header_or_name([header, fm.header], "SURVEY", path),
-                program=_header_or_name([header, fm.header], "PROGRAM", path),
+                keywords=_keywords([header, fm.header]),
+                tileid=_tileid(header, data, names),
+                targeting={c: bool(n and np.any(np.asarray(data[c]) != 0))
+                           for c in dm.TARGET_COLUMNS if c in names},
                 targetid=get("TARGETID", "i8", -1),
                 fiberstatus=fiberstatus(data, names) if n else np.zeros(0, "i4"),
                 objtype=cols.coerce(data["OBJTYPE"], cols.Column("OBJTYPE", "S3", ""))

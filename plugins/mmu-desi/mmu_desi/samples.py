@@ -1,7 +1,7 @@
 """``mmu sample desi``: synthetic DESI healpix coadds and redshift catalogs, official layout.
 
-Layout follows the DESI data model (desidatamodel ``coadd-SURVEY-PROGRAM-PIXNUM``,
-``redrock-SURVEY-PROGRAM-PIXNUM``, ``zall-pix-SPECPROD``) and desispec's ``write_spectra``:
+Layout follows the DESI data model (docs/surveys.md: ``coadd-SURVEY-PROGRAM-PIXNUM``,
+``redrock-SURVEY-PROGRAM-PIXNUM``, ``zall-pix-SPECPROD``) and the pipeline's spectra writer:
 an empty primary HDU with the grouping keywords, FIBERMAP, EXP_FIBERMAP, then per camera
 B, R, Z the ``_WAVELENGTH`` (float64 Å), ``_FLUX`` and ``_IVAR`` (float32), ``_MASK`` (uint32,
 stored as int32 with BZERO = 2**31) and ``_RESOLUTION`` (float32, 11 diagonals) images, then
@@ -27,6 +27,7 @@ from mmu_desi import datamodel as dm
 from mmu_desi import synth
 
 SPECPRODS = {"main": "iron", "sv3": "fuji"}
+FUJI_LACKS = ("MIN_MJD", "MEAN_MJD", "MAX_MJD")  # absent from fuji FIBERMAPs (docs/surveys.md)
 CONFIG_OF = {"main": "dr1_main", "sv3": "edr_sv3"}  # the surveys a sample can be built as
 CATALOG_KINDS = ("zall", "redrock", "none")
 BAD_FIBER_STATUS = (2**9, 2**1)  # BADPOSITION, BROKENFIBER
@@ -374,12 +375,14 @@ def write_healpix_coadd(out_dir: Path, rng: np.random.Generator, targets: Target
     order = rng.permutation(len(rows))
     rows, objtype, fiberstatus = rows.take(order), objtype[order], fiberstatus[order]
 
+    specprod = SPECPRODS.get(survey, "iron")
     fm_cols = _fibermap_columns(rng, rows, objtype, fiberstatus, survey)
-    fibermap = table_hdu("FIBERMAP", fm_cols)
     by_name = {c: a for c, a, _ in fm_cols}
+    if specprod == "fuji":
+        fm_cols = [c for c in fm_cols if c[0] not in FUJI_LACKS]
+    fibermap = table_hdu("FIBERMAP", fm_cols)
     exp_fm = _exp_fibermap(rng, rows, fiberstatus, by_name["COADD_NUMEXP"].astype(int),
                            by_name["MIN_MJD"])
-    specprod = SPECPRODS.get(survey, "iron")
     header = {
         "SPGRP": "healpix", "SPGRPVAL": healpix, "HPXPIXEL": healpix, "HPXNSIDE": dm.HPX_NSIDE,
         "HPXNEST": True, "SURVEY": survey, "PROGRAM": program, "SPECPROD": specprod,

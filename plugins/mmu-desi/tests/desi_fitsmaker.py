@@ -1,9 +1,11 @@
 """Hand-made DESI coadd and catalog files for the tests, written with astropy directly.
 
 Independent of the plugin's own sample writer, so reader tests do not depend on it. Layout
-per the DESI data model: empty primary HDU with SURVEY/PROGRAM/SPGRP keywords, FIBERMAP,
-EXP_FIBERMAP, B/R/Z _WAVELENGTH (f8), _FLUX, _IVAR (f4), _MASK (uint32 -> int32 + BZERO),
-_RESOLUTION (f4, 11 diagonals), SCORES. astropy writes FITS big-endian.
+per the DESI data model: empty primary HDU with keywords (a healpix coadd's SURVEY, PROGRAM,
+SPGRP, HPX*; a tile coadd's SPGRP, SPGRPVAL, NIGHT, TILEID, SPECTRO, PETAL and no survey
+keyword in any HDU), FIBERMAP, EXP_FIBERMAP, B/R/Z _WAVELENGTH (f8), _FLUX, _IVAR (f4), _MASK
+(uint32 -> int32 + BZERO), _RESOLUTION (f4, 11 diagonals), SCORES. astropy writes FITS
+big-endian. Also the release's tiles table (HDU TILE_COMPLETENESS).
 """
 
 from __future__ import annotations
@@ -74,13 +76,15 @@ def fibermap_table(targetid, ra, dec, fiberstatus=None, objtype=None, exptime=No
 
 
 def write_coadd(path: Path, fibermap: fits.BinTableHDU, cameras: dict, survey="main",
-                program="dark", healpix=100, drop: tuple[str, ...] = (), scores: bool = True) -> Path:
-    """Write a coadd file; HDUs named in ``drop`` are left out."""
+                program="dark", healpix=100, drop: tuple[str, ...] = (), scores: bool = True,
+                header: dict | None = None) -> Path:
+    """Write a healpix coadd (or, with ``header``, one with exactly those primary keywords);
+    HDUs named in ``drop`` are left out."""
     primary = fits.PrimaryHDU()
-    primary.header.update({"SPGRP": "healpix", "SPGRPVAL": healpix, "HPXPIXEL": healpix,
-                           "HPXNSIDE": 64, "HPXNEST": True})
-    if survey is not None:  # tile coadds may carry them only in the FIBERMAP header
-        primary.header.update({"SURVEY": survey, "PROGRAM": program})
+    if header is None:
+        header = {"SPGRP": "healpix", "SPGRPVAL": healpix, "HPXPIXEL": healpix, "HPXNSIDE": 64,
+                  "HPXNEST": True, "SURVEY": survey, "PROGRAM": program}
+    primary.header.update(header)
     n = len(fibermap.data)
     hdus = [primary, fibermap,
             fits.BinTableHDU.from_columns([fits.Column(name="TARGETID", format="K",
@@ -102,6 +106,49 @@ def write_coadd(path: Path, fibermap: fits.BinTableHDU, cameras: dict, survey="m
     hdus = [h for h in hdus if h.name not in drop]
     path.parent.mkdir(parents=True, exist_ok=True)
     fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def write_tile_coadd(raw: Path, fibermap: fits.BinTableHDU, cameras: dict, tileid=80605,
+                     spectro=3, night=20210205) -> Path:
+    """``tiles/cumulative/{tileid}/{night}/coadd-{spectro}-{tileid}-thru{night}.fits`` as the
+    EDR serves it: its primary header has no SURVEY, PROGRAM or FAPRGRM (nor has any HDU)."""
+    path = raw / f"tiles/cumulative/{tileid}/{night}/coadd-{spectro}-{tileid}-thru{night}.fits"
+    header = {"SPGRP": "cumulative", "SPGRPVAL": night, "NIGHT": night, "TILEID": tileid,
+              "SPECTRO": spectro, "PETAL": spectro, "FIBERMIN": 500 * spectro,
+              "INFIL000": f"spectra-{spectro}-{tileid}-thru{night}.fits", "LONGSTRN": "OGIP 1.0"}
+    return write_coadd(path, fibermap, cameras, header=header)
+
+
+def tile_fibermap(targetid, rng: np.random.Generator, tileid=80605,
+                  targeting: dict[str, int] | None = None) -> fits.BinTableHDU:
+    """A tile coadd FIBERMAP: the data model's required unprefixed DESI/BGS/MWS_TARGET, a
+    TILEID column, no MJD columns (as in fuji), and ``targeting`` columns (name -> bit;
+    ``None`` leaves out every targeting column)."""
+    n = len(targetid)
+    extra = {"TILEID": ("J", np.full(n, tileid, "i4"))}
+    order = None
+    if targeting is None:
+        order = ["TARGETID", "COADD_FIBERSTATUS", "TARGET_RA", "TARGET_DEC", "OBJTYPE", "FLUX_R",
+                 "COADD_EXPTIME", "TILEID"]
+    else:
+        for name, bit in {"DESI_TARGET": 0, "BGS_TARGET": 0, "MWS_TARGET": 0, **targeting}.items():
+            extra[name] = ("K", np.full(n, bit, "i8"))
+    return fibermap_table(targetid, rng.uniform(150, 151, n), rng.uniform(2, 3, n), extra=extra,
+                          order=order)
+
+
+def write_tiles(path: Path, rows: list[tuple[int, str, str]]) -> Path:
+    """A ``tiles-{specprod}.fits``: HDU TILE_COMPLETENESS with (TILEID, SURVEY, PROGRAM) rows."""
+    hdu = fits.BinTableHDU.from_columns([
+        fits.Column(name="TILEID", format="J", array=np.array([r[0] for r in rows], "i4")),
+        fits.Column(name="SURVEY", format="20A", array=np.array([r[1] for r in rows])),
+        fits.Column(name="PROGRAM", format="6A", array=np.array([r[2] for r in rows])),
+        fits.Column(name="FAPRGRM", format="20A", array=np.array([r[2] for r in rows])),
+        fits.Column(name="EFFTIME_SPEC", format="D", array=np.full(len(rows), 1000.0)),
+    ], name="TILE_COMPLETENESS")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
     return path
 
 

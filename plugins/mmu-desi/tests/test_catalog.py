@@ -176,20 +176,6 @@ def test_big_endian_input_is_read_correctly(tmp_path):
     assert out["ra"].dtype == np.float64 and out["spectrum_flux"].dtype.byteorder in "=<|"
 
 
-def test_tile_coadd_takes_survey_and_program_from_the_fibermap_header(tmp_path):
-    raw = tmp_path / "raw"
-    rng = np.random.default_rng(0)
-    fm = fibermap_table([5, 6], [1.0, 2.0], [3.0, 4.0])
-    fm.header["SURVEY"] = "sv3"
-    fm.header["FAPRGRM"] = "bright"
-    write_coadd(raw / "coadd-7-123-thru20210405.fits", fm, random_cameras(rng, 2), survey=None)
-    with pytest.raises(InputError, match="coadd surveys found: sv3"):
-        hooks.mmu_discover("desi", "dr1_main", raw, {})
-    out, _ = run_convert(raw, "edr_sv3")
-    assert out["object_id"].tolist() == [5, 6]
-    assert out["SURVEY"].tolist() == [b"sv3"] * 2 and out["PROGRAM"].tolist() == [b"bright"] * 2
-
-
 def test_sample_rejects_unknown_options(tmp_path):
     with pytest.raises(InputError, match="--catalog must be one of zall, redrock, none"):
         samples.write_sample(SampleRequest(out_dir=tmp_path, n=2, options={"catalog": "zpix"}))

@@ -47,6 +47,10 @@ def test_sv3_config_builds_from_an_sv3_sample(tmp_path, desi_registry):
         sample_options={"survey": "sv3", "catalog": "redrock"}, registry=desi_registry)
     ds = mmu_core.open_dataset(path)
     assert len(ds) == 15 and "SV3_DESI_TARGET" in ds.columns and "DESI_TARGET" not in ds.columns
+    mjd = np.concatenate([b["MEAN_MJD"] for b in ds.iter_batches(columns=["MEAN_MJD"])])
+    assert np.isnan(mjd).all()  # fuji FIBERMAPs lack it; the build said so once
+    warnings = ds.manifest.extra["warnings"]
+    assert sum(w.startswith(convert.MISSING_COLUMNS) for w in warnings) == 1
 
 
 def test_build_without_catalog_warns_once(tmp_path, desi_registry):

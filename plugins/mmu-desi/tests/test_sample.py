@@ -109,6 +109,7 @@ def test_sv3_sample_with_redrock_files(tmp_path):
         assert {"TARGETID", "Z", "ZERR", "ZWARN", "SPECTYPE", "DELTACHI2"} <= set(h["REDSHIFTS"].columns.names)
     fm = fits.getdata(coadd, "FIBERMAP")
     assert "SV3_DESI_TARGET" in fm.names and "DESI_TARGET" not in fm.names
+    assert not {"MIN_MJD", "MEAN_MJD", "MAX_MJD"} & set(fm.names)  # as fuji's FIBERMAPs
 
 
 def test_spectra_show_the_lines_of_their_redshift(tmp_path):

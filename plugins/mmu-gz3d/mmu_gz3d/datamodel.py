@@ -1,8 +1,8 @@
 """The Galaxy Zoo 3D (DR17 VAC v4_0_0) on-disk layout: file names, HDU order, dtypes, WCS.
 
-Facts from docs/surveys.md and the GZ3D production code (CKrawczyk/GZ3D_production,
-``make_subject_fits.py`` / ``scrub_user_name_and_make_summary_files.py``). Nothing else in the
-plugin formats or parses a gz3d file name.
+Facts from docs/surveys.md (the Galaxy Zoo 3D section gives each one's source: the data model
+or the code that wrote the files). Nothing else in the plugin formats or parses a gz3d file
+name.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ SPAXEL_SCALE = 0.5  # arcsec, MaNGA cube spaxels
 def gz3d_wcs(ra: float, dec: float, scale: float = PIXEL_SCALE,
              shape: tuple[int, int] = IMAGE_SHAPE[:2]) -> WCS:
     """The TAN WCS the GZ3D pipeline gives every cutout: centre (ra, dec), CRPIX = size/2
-    (262.5 for 525 px), CD = -scale/3600 on both axes (image row 0 is north)."""
+    (262.5 for 525 px), CD = -scale/3600 on both axes (image row 0 is north). Written out with
+    ``to_header()`` it is in PC form (PC1_1 = PC2_2 = -2.75e-5, CDELT = 1), as in the files."""
     w = WCS(naxis=2)
     w.wcs.crpix = np.array([shape[1], shape[0]], dtype=np.float64) / 2
     w.wcs.crval = [float(ra), float(dec)]

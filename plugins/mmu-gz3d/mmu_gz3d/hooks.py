@@ -43,7 +43,7 @@ COLUMNS = {
     "wcs_ctype1": "mask WCS CTYPE1", "wcs_ctype2": "mask WCS CTYPE2",
     "wcs_crval1": "mask WCS CRVAL1, deg", "wcs_crval2": "mask WCS CRVAL2, deg",
     "wcs_crpix1": "mask WCS CRPIX1 (1-based)", "wcs_crpix2": "mask WCS CRPIX2 (1-based)",
-    "wcs_cd": "mask WCS CD matrix (2x2), deg/pixel",
+    "wcs_cd": "mask WCS pixel-scale matrix (2x2, deg/pixel): CD, or PC times CDELT",
 }
 
 

@@ -107,10 +107,12 @@ def _read_hdus(path: Path, hdul: fits.HDUList, who: str | None) -> Gz3dGalaxy:
             raise fail(f"HDU {index} ({dm.HDU_CONTENT[index]}) lacks column(s) {absent}")
         n_classifications[columns[0].split("_")[0]] = 0 if table.data is None else len(table.data)
 
+    # HDU 0 carries the same 2-axis header, but its data are 3-D with colour on FITS axis 1,
+    # so its axes are not the WCS's: the masks' HDU 1 gives the WCS (PC or CD form alike).
     header = hdul[dm.HDU_MASKS["center"]].header.copy()
     wcs = WCS(header, naxis=2)
     if not wcs.has_celestial or wcs.wcs.ctype[0][:4] != "RA--":
-        raise fail("HDU 1 header has no RA/Dec WCS (CTYPE1/2, CRVAL, CRPIX, CD)")
+        raise fail("HDU 1 header has no RA/Dec WCS (CTYPE1/2, CRVAL, CRPIX, PC and CDELT or CD)")
     return Gz3dGalaxy(path, np.ascontiguousarray(image), masks, metadata, centers, stars,
                       n_classifications, wcs.celestial, header)
 

@@ -1,10 +1,13 @@
 """Synthetic Galaxy Zoo 3D files in the DR17 VAC layout (``mmu sample gz3d``).
 
 For each galaxy: ``gz3d_<MANGAID>_<IFU>_<subject>.fits.gz`` with the eleven HDUs of
-docs/surveys.md, in order and with their dtypes (uint8 colour cutout with its TAN WCS header,
-four float64 count masks, the one-row metadata table, the centre/star cluster tables and
+docs/surveys.md, in order and with their dtypes (uint8 colour cutout carrying the 2-axis TAN
+WCS header in PC form although its data are 3-D, four float64 count masks with the same
+header, the one-row metadata table, the centre/star cluster tables and
 the three classification tables with JSON marks), plus ``gz3d_metadata.fits``,
-``gz3d_galaxy_centers.fits`` and ``gz3d_foreground_stars.fits`` beside them.
+``gz3d_galaxy_centers.fits`` and ``gz3d_foreground_stars.fits`` beside them. As in the
+release, the catalogues' ``file_name`` is the production name ``<MANGAID>_<IFU>_<subject>.fits``
+(no ``gz3d_`` prefix, no ``.gz``) while the files on disk are ``gz3d_<...>.fits.gz``.
 
 The galaxy is drawn (exponential disk, bulge, two logarithmic spiral arms, sometimes a bar,
 foreground stars) and simulated volunteers mark it: centre/star clicks clustered into the
@@ -345,27 +348,10 @@ def _add_cluster(table: dict[str, list], mask: np.ndarray, points: np.ndarray, w
 
 # ---- writing --------------------------------------------------------------------------------
 def wcs_header(ra: float, dec: float) -> fits.Header:
-    """The cutout's WCS cards (CD form, as docs/surveys.md gives them)."""
-    w = dm.gz3d_wcs(ra, dec)
-    cards = [
-        ("WCSAXES", 2, "Number of coordinate axes"),
-        ("CRPIX1", w.wcs.crpix[0], "Pixel coordinate of reference point"),
-        ("CRPIX2", w.wcs.crpix[1], "Pixel coordinate of reference point"),
-        ("CD1_1", w.wcs.cd[0, 0], "Coordinate transformation matrix element"),
-        ("CD1_2", w.wcs.cd[0, 1], "Coordinate transformation matrix element"),
-        ("CD2_1", w.wcs.cd[1, 0], "Coordinate transformation matrix element"),
-        ("CD2_2", w.wcs.cd[1, 1], "Coordinate transformation matrix element"),
-        ("CUNIT1", "deg", "Units of coordinate increment and value"),
-        ("CUNIT2", "deg", "Units of coordinate increment and value"),
-        ("CTYPE1", "RA---TAN", "Right ascension, gnomonic projection"),
-        ("CTYPE2", "DEC--TAN", "Declination, gnomonic projection"),
-        ("CRVAL1", w.wcs.crval[0], "[deg] Coordinate value at reference point"),
-        ("CRVAL2", w.wcs.crval[1], "[deg] Coordinate value at reference point"),
-        ("LONPOLE", 180.0, "[deg] Native longitude of celestial pole"),
-        ("LATPOLE", w.wcs.crval[1], "[deg] Native latitude of celestial pole"),
-        ("RADESYS", "ICRS", "Equatorial coordinate system"),
-    ]
-    return fits.Header(cards)
+    """The cutout's WCS cards as the production code wrote them: ``define_wcs`` (CD =
+    -0.099"/3600 on both axes) then astropy's ``to_header()``, which gives the PC form
+    (PC1_1 = PC2_2 = -2.75e-5, CDELT = 1; docs/surveys.md)."""
+    return dm.gz3d_wcs(ra, dec).to_header()
 
 
 def iau_name(ra: float, dec: float) -> str:

@@ -1,11 +1,13 @@
-"""Fixtures: a small gz3d sample (written once), a fresh registry, file editing helpers and a
-MaNGA drpall writer in the official layout (HDU ``MANGA``)."""
+"""Fixtures: a small gz3d sample (written once) and its converted rows, a fresh registry, file
+editing helpers and a MaNGA drpall writer in the official layout (HDU ``MANGA``); helpers
+live in ``gz3d_testutil``."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,10 +15,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import mmu_gz3d.hooks
-from mmu_core import testing
-from mmu_core.models import SampleRequest
-from mmu_gz3d import samples
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gz3d_testutil import convert_all  # noqa: E402
+
+import mmu_gz3d.hooks  # noqa: E402
+from mmu_core import testing  # noqa: E402
+from mmu_core.models import SampleRequest  # noqa: E402
+from mmu_gz3d import samples  # noqa: E402
 
 SAMPLE_N = 3
 SAMPLE_SEED = 7
@@ -29,6 +35,13 @@ def sample_raw(tmp_path_factory) -> Path:
     samples.write_sample(SampleRequest(out_dir=out, n=SAMPLE_N, seed=SAMPLE_SEED,
                                        ra=150.0, dec=2.0, radius=0.5))
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_rows(sample_raw) -> dict[str, np.ndarray]:
+    """The session sample converted once (read-only tests share it)."""
+    rows, _ = convert_all(testing.plugin_registry(mmu_gz3d.hooks), sample_raw)
+    return rows
 
 
 @pytest.fixture

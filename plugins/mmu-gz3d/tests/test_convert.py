@@ -8,36 +8,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
+from gz3d_testutil import by_id, convert_all
 
-from mmu_core.models import ConvertContext
 from mmu_gz3d.spaxels import gz3d_wcs_from_row
-
-
-def convert_all(registry, raw, **options):
-    """All rows of a raw folder through the core's dispatch, and the contexts used."""
-    units = registry.discover("gz3d", "dr17", raw, options)
-    batches, contexts = [], []
-    for unit in units:
-        context = ConvertContext(raw_dir=raw, options=options)
-        batches += list(registry.convert(unit, context))
-        contexts.append(context)
-    rows = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-    return rows, contexts
-
-
-@pytest.fixture(scope="module")
-def sample_rows(sample_raw):
-    """The session sample converted once (read-only tests share it)."""
-    import mmu_gz3d.hooks
-    from mmu_core import testing
-
-    rows, _ = convert_all(testing.plugin_registry(mmu_gz3d.hooks), sample_raw)
-    return rows
-
-
-def by_id(rows, mangaid):
-    (i,) = np.flatnonzero(rows["object_id"] == mangaid)
-    return i
 
 
 def test_image_and_masks_read_back_exactly(sample_rows, sample_raw, files_of):

@@ -42,13 +42,18 @@ def test_hdu_order_dtypes_and_header_wcs(sample_raw, files_of):
             assert hdul[9].columns.names == ["classification_id", "time_stamp", "spiral_paths"]
             assert hdul[10].columns.names == ["classification_id", "time_stamp", "bar_paths"]
             meta = hdul[5].data[0]
-            for k in range(5):
+            for k in range(5):  # astropy's to_header() form: PC matrix, CDELT = 1, no CD
                 h = hdul[k].header
+                assert h["WCSAXES"] == 2  # on HDU 0 too, whose data are 3-D
                 assert (h["CTYPE1"], h["CTYPE2"]) == ("RA---TAN", "DEC--TAN")
                 assert (h["CRPIX1"], h["CRPIX2"]) == (262.5, 262.5)
-                assert h["CD1_1"] == h["CD2_2"] == pytest.approx(-0.099 / 3600, rel=1e-12)
-                assert h["CD1_2"] == h["CD2_1"] == 0
-                assert (h["CRVAL1"], h["CRVAL2"]) == (float(meta["ra"]), float(meta["dec"]))
+                assert h["PC1_1"] == h["PC2_2"] == pytest.approx(-2.75e-5, rel=1e-12)
+                assert h["CDELT1"] == h["CDELT2"] == 1.0
+                assert not {"PC1_2", "PC2_1", "CD1_1", "CD2_2"} & set(h)
+                # to_header() writes 14 significant digits of the float32 HDU 5 position
+                assert h["CRVAL1"] == pytest.approx(float(meta["ra"]), abs=1e-9)
+                assert h["CRVAL2"] == pytest.approx(float(meta["dec"]), abs=1e-9)
+            assert hdul[5].data["ra"].dtype == np.dtype(">f4")
             name = path.name
             assert name == (f"gz3d_{meta['MANGAID']}_{int(meta['IFUDESIGNSIZE'])}_"
                             f"{name.split('_')[-1]}")

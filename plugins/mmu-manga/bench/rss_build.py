@@ -12,7 +12,8 @@ Peak RSS should stay flat in N: one galaxy is converted at a time (the padded 96
 Disk: the sample is ~60 MB per galaxy; the core stages each galaxy until the merge (gzip where
 it pays, so mostly the real spaxels, not the padding). Outputs are deleted after each N unless
 --keep. Measured (full 4,563 wavelengths): peak build RSS 1,070 MB for 5 galaxies and 1,065 MB
-for 20 (was 1,410 / 1,413 MB for 5 / 50 before the stager stopped copying one-pixel batches).
+for 20 (was 1,410 / 1,413 MB for 5 / 50 before the stager stopped copying one-pixel batches);
+1,111 MB for 5 74x74 galaxies once the 196 DR17 image channels are stored (was 30).
 """
 
 from __future__ import annotations

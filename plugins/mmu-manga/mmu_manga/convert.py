@@ -1,19 +1,20 @@
 """MaNGA convert: one galaxy (one LOGCUBE, its MAPS file, its catalog rows) per unit of work
 (:mod:`mmu_manga.discover`), converted into one row of flat ``ifu_`` columns.
 
-Stored columns (see ``mmu_core.schemas.ifu``; G = 96, L = 4563, K = len(CHANNELS) = 29):
+Stored columns (see ``mmu_core.schemas.ifu``; G = 96, L = 4563, K = 8 + the DAP channels):
 
 - ``ifu_flux``, ``ifu_ivar``, ``ifu_lsf_sigma`` (G, G, L) float32 and ``ifu_mask`` (G, G, L)
   int32 MANGA_DRP3PIXMASK: the LOGCUBE ``FLUX``, ``IVAR``, ``LSFPOST`` and ``MASK`` extensions
   transposed from FITS (L, ny, nx) to (y, x, L) and centred in the grid. Padding: flux, ivar,
   lsf 0, mask DONOTUSE (bit 10).
 - ``ifu_lambda`` (L,) float32 from ``WAVE`` (vacuum Angstrom); ``ifu_spaxel_size`` arcsec from
-  the FLUX WCS (0.5); ``ifu_offset`` = (y0, x0) = ((G - ny) // 2, (G - nx) // 2) and
+  the FLUX header's celestial WCS (0.5); ``ifu_offset`` = (y0, x0) = ((G - ny) // 2, (G - nx) // 2) and
   ``ifu_size`` = (ny, nx): spaxel (x, y) of the original cube is grid cell [y0 + y, x0 + x].
 - ``ifu_image_data``/``ifu_image_ivar`` (K, G, G) float32, ``ifu_image_mask`` (K, G, G) int32
   in MANGA_DAPPIXMASK bits (padding DONOTUSE = bit 30), ``ifu_image_label``/``_filter``/
-  ``_units`` (K,): the 8 DRP reconstructed g, r, i, z images and PSFs, then the DAP maps of
-  ``datamodel.DAP_CHANNELS``. The DRP gives no uncertainty for its images: their ivar is NaN
+  ``_units`` (K,): the 8 DRP reconstructed g, r, i, z images and PSFs, then every channel of
+  the maps of ``datamodel.MAP_EXTENSIONS`` as the build's MAPS headers list them (discover fixes
+  the list, ``meta["dap_channels"]``). The DRP gives no uncertainty for its images: their ivar is NaN
   ("not provided"; 0 would claim "no information"), and a spaxel the cube does not cover
   (every pixel NOCOV) is flagged NOCOV|DONOTUSE in the reconstructed images. A galaxy without
   a MAPS file has its map channels data 0, ivar 0, mask DONOTUSE.
@@ -39,6 +40,8 @@ from mmu_core.models import ConvertContext, WorkUnit
 from mmu_manga import datamodel as dm
 from mmu_manga.reader import Catalog, Cube, load_catalog, read_cube, read_maps
 
+SPAXEL_TOLERANCE = 0.01  # relative: MAPS and cube spaxel sizes must agree this well
+
 STANDARD = ("object_id", "ra", "dec", "healpix")
 DROPPED_DRPALL = ("z",)  # see the module docstring
 
@@ -62,8 +65,11 @@ def _missing_row(cat: Catalog, skip: set[str]) -> dict[str, np.ndarray]:
 def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, np.ndarray]]:
     """Convert one galaxy into one row (a batch of length 1)."""
     meta = unit.meta
+    for entry in meta.get("report", []):  # files discover did not use (one unit has them)
+        context.skip(entry["message"], file=entry["file"])
     plateifu = meta["plateifu"]
     cube_path = meta["cube"]
+    daptype = meta.get("daptype") or dm.DAPTYPE
     if meta.get("repeat_of"):
         context.skip(f"repeat observation of mangaid {meta['mangaid']}; plate-IFU "
                      f"{meta['repeat_of']} is kept", file=cube_path, object=meta["mangaid"])
@@ -75,9 +81,10 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
                          object=plateifu)
     mangaid = drpall.value("mangaid", i)
     maps_path = meta.get("maps")
+    expected_maps = dm.expected_maps_path(cube_path, plateifu, daptype)
     if maps_path is None and context.option("require_maps", False):
-        context.skip(f"no MAPS-{dm.DAPTYPE} file; skipped (--require-maps)",
-                     file=str(dm.expected_maps_path(cube_path, plateifu)), object=mangaid)
+        context.skip(f"no MAPS-{daptype} file; skipped (--require-maps)",
+                     file=str(expected_maps), object=mangaid)
         return
 
     cube = read_cube(cube_path, object=mangaid)
@@ -91,21 +98,27 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
     if absent:
         context.warn(f"{Path(cube_path).name} has no {', '.join(absent)} extension(s): "
                      "those image channels are masked DONOTUSE")
-    dap = [c for c in dm.CHANNELS if c.source == "dap"]
+    dap = tuple(dm.Channel(**c) for c in meta.get("dap_channels", []))
     if maps_path is not None:
-        maps = read_maps(maps_path, tuple(dap), cube.size, object=mangaid)
+        maps = read_maps(maps_path, dap, cube.size, object=mangaid)
         for problem in maps.problems:
-            context.warn(f"{Path(maps_path).name}: {problem}; that channel is masked DONOTUSE")
+            context.warn(f"{Path(maps_path).name}: {problem}; a missing channel is masked "
+                         "DONOTUSE")
+        scale = maps.spaxel_size
+        if scale is not None and abs(scale - cube.spaxel_size) > SPAXEL_TOLERANCE * cube.spaxel_size:
+            raise InputError(f"MAPS spaxels are {scale:.4g} arcsec, the cube's "
+                             f"{cube.spaxel_size:.4g}: the maps do not lie on the cube's grid",
+                             file=maps_path, object=mangaid)
         map_data, map_ivar, map_mask, map_units = maps.data, maps.ivar, maps.mask, maps.units
     else:
-        context.warn(f"plate-IFU {plateifu} ({mangaid}) has no MAPS file "
-                     f"({dm.expected_maps_path(cube_path, plateifu)}): converted without DAP "
-                     "maps (map channels masked DONOTUSE)")
+        context.warn(f"plate-IFU {plateifu} ({mangaid}) has no MAPS file ({expected_maps}): "
+                     "converted without DAP maps (map channels masked DONOTUSE)")
         g = cube.flux.shape[0]
         map_data = np.zeros((len(dap), g, g), np.float32)
         map_ivar = np.zeros((len(dap), g, g), np.float32)
         map_mask = np.full((len(dap), g, g), dm.DAP_DONOTUSE, np.int32)
         map_units = [c.units for c in dap]
+    channels = dm.DRP_CHANNELS + dap
 
     ra = float(drpall.value("ifura", i))
     dec = float(drpall.value("ifudec", i))
@@ -120,7 +133,8 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
     drp_skip = set(DROPPED_DRPALL) | set(STANDARD)
     batch.update(_catalog_row(drpall, i, drp_skip))
     if meta.get("dapall"):
-        dapall = load_catalog(meta["dapall"], dm.DAPTYPE, "plateifu")
+        dapall = load_catalog(meta["dapall"], meta["dapall_hdu"], "plateifu",
+                              meta.get("dapall_where"))
         taken = {n.lower() for n in drpall.columns} | set(STANDARD)
         dap_skip = {n for n in dapall.columns if n.lower() in taken}
         j = dapall.row(plateifu)
@@ -131,7 +145,7 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
         else:
             batch.update(_catalog_row(dapall, j, dap_skip))
 
-    labels = [c.label for c in dm.CHANNELS]
+    labels = [c.label for c in channels]
     batch.update({
         "ifu_flux": cube.flux[None],
         "ifu_ivar": cube.ivar[None],
@@ -145,7 +159,7 @@ def convert_unit(unit: WorkUnit, context: ConvertContext) -> Iterator[dict[str, 
         "ifu_image_ivar": np.concatenate([image_ivar, map_ivar])[None],
         "ifu_image_mask": np.concatenate([image_mask, map_mask])[None],
         "ifu_image_label": _strings(labels),
-        "ifu_image_filter": _strings([c.filter for c in dm.CHANNELS]),
+        "ifu_image_filter": _strings([c.filter for c in channels]),
         "ifu_image_units": _strings(image_units + list(map_units)),
     })
     del cube
@@ -159,7 +173,7 @@ def _strings(values: list[str]) -> np.ndarray:
 
 def _drp_images(cube: Cube) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """The 8 reconstructed images and PSFs: data, ivar (NaN: not provided), DAP-style mask."""
-    drp = [c for c in dm.CHANNELS if c.source == "drp"]
+    drp = dm.DRP_CHANNELS
     g = cube.flux.shape[0]
     y0, x0 = cube.offset
     ny, nx = cube.size

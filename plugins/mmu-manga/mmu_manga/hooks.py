@@ -6,7 +6,7 @@ import mmu_manga
 from mmu_core import hookimpl
 from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
 from mmu_manga import convert, discover, samples
-from mmu_manga.datamodel import CHANNELS
+from mmu_manga import datamodel as dm
 
 SURVEY = discover.SURVEY
 
@@ -25,7 +25,7 @@ COLUMNS = {
     "ifudesignsize": "drpall: IFU size in fibres (19-127)",
     "nsa_elpetro_mass": "drpall: NSA stellar mass (elliptical Petrosian), Msun/h^2",
     "nsa_elpetro_th50_r": "drpall: NSA r-band half-light radius, arcsec",
-    "DAPDONE": "dapall (HYB10-MILESHC-MASTARSSP): the DAP finished this cube",
+    "DAPDONE": "dapall (the --daptype's table): the DAP finished this cube",
     "DAPQUAL": "dapall: MANGA_DAPQUAL quality bits",
 }
 
@@ -33,15 +33,17 @@ COLUMNS = {
 @hookimpl
 def mmu_describe():
     """The manga survey: one config, dr17."""
-    labels = ", ".join(c.label for c in CHANNELS)
+    drp = ", ".join(c.label for c in dm.DRP_CHANNELS)
+    maps = ", ".join(dm.MAP_EXTENSIONS)
     return [
         SurveyInfo(
             name=SURVEY,
             modality="ifu",
             description=(
                 "SDSS-IV MaNGA DR17 LOGCUBEs (4,563 log-spaced wavelengths) with ivar, mask and "
-                "LSF, padded to 96x96 spaxels, plus reconstructed g, r, i, z images, PSFs and "
-                f"DAP maps (emission lines, stellar kinematics, spectral indices): {labels}. "
+                f"LSF, padded to 96x96 spaxels, plus image channels: {drp}, then every channel "
+                f"of the DAP maps {maps} as the MAPS headers list them (labels "
+                "<extension>_<channel>, e.g. emline_gflux_ha_6564). "
                 "Catalog columns: every drpall column (native lower-case names, except the "
                 "targeting z) and every dapall column not already in drpall (upper-case)."
             ),
@@ -53,6 +55,10 @@ def mmu_describe():
             version=mmu_manga.__version__,
             columns=COLUMNS,
             build_options=[
+                OptionInfo(name="daptype", kind="str", default=dm.DAPTYPE,
+                           help="the DAP analysis whose MAPS files (manga-*-MAPS-DAPTYPE) and "
+                                "dapall table are read, e.g. HYB10-GAU-MILESHC, VOR10-..., "
+                                "SPX-...; MAPS of other DAPTYPEs are listed as ignored"),
                 OptionInfo(name="require_maps", default=False,
                            help="skip (and list) galaxies whose DAP MAPS file is missing instead "
                                 "of converting them with masked map channels"),

@@ -12,6 +12,8 @@ a time straight into the padded (y, x, wavelength) array, so the peak is the pad
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from mmu_core.errors import InputError
 from mmu_core.fits import fits_errors, get_hdu, read_fits
@@ -63,13 +67,21 @@ def _column_array(data: fits.FITS_rec, name: str) -> np.ndarray:
     return arr
 
 
-def read_catalog(path: Path | str, hdu: str, key: str) -> Catalog:
-    """Read table extension ``hdu`` of ``path``, indexed by column ``key`` (case-insensitive)."""
+def read_catalog(path: Path | str, hdu: str, key: str,
+                 where: tuple[str, str] | None = None) -> Catalog:
+    """Read table extension ``hdu`` of ``path``, indexed by column ``key`` (case-insensitive);
+    with ``where = (column, value)`` only the rows whose trimmed ``column`` is ``value``."""
     with read_fits(path, "catalog") as hdul:
         data = get_hdu(hdul, hdu, path, "catalog").data
         if data is None or not isinstance(data, fits.FITS_rec):
             raise InputError(f"extension {hdu!r} is not a table", file=str(path))
         columns = {name: _column_array(data, name) for name in data.columns.names}
+    if where is not None:
+        column = {k.lower(): k for k in columns}.get(where[0].lower())
+        if column is None:
+            raise InputError(f"extension {hdu!r} has no {where[0]!r} column", file=str(path))
+        keep = np.char.strip(columns[column]) == where[1].encode()
+        columns = {name: col[keep] for name, col in columns.items()}
     by_lower = {k.lower(): k for k in columns}
     if key.lower() not in by_lower:
         raise InputError(f"extension {hdu!r} has no {key!r} column", file=str(path))
@@ -81,14 +93,36 @@ def read_catalog(path: Path | str, hdu: str, key: str) -> Catalog:
 
 
 @lru_cache(maxsize=4)
-def _cached_catalog(path: str, hdu: str, key: str, stamp: tuple[int, int]) -> Catalog:
-    return read_catalog(path, hdu, key)
+def _cached_catalog(path: str, hdu: str, key: str, where: tuple[str, str] | None,
+                    stamp: tuple[int, int]) -> Catalog:
+    return read_catalog(path, hdu, key, where)
 
 
-def load_catalog(path: Path | str, hdu: str, key: str) -> Catalog:
+def load_catalog(path: Path | str, hdu: str, key: str,
+                 where: tuple[str, str] | None = None) -> Catalog:
     """read_catalog, cached per process (each worker reads drpall once, not once per cube)."""
     st = os.stat(path)
-    return _cached_catalog(str(path), hdu, key, (st.st_size, st.st_mtime_ns))
+    return _cached_catalog(str(path), hdu, key, tuple(where) if where else None,
+                           (st.st_size, st.st_mtime_ns))
+
+
+def dapall_table(path: Path | str, daptype: str) -> tuple[str, tuple[str, str] | None]:
+    """(extension, row filter) holding ``daptype``'s rows of a dapall file: DAP 3.x writes one
+    extension per DAPTYPE, DAP 2.x one ``DAPALL`` extension with a DAPTYPE column."""
+    with read_fits(path, "dapall") as hdul:
+        names = [h.name for h in hdul[1:]]
+        if daptype in names:
+            return daptype, None
+        held = names
+        if dm.DAPALL_SINGLE_HDU in names:
+            hdu = hdul[dm.DAPALL_SINGLE_HDU]
+            column = {c.upper(): c for c in hdu.columns.names}.get("DAPTYPE")
+            if column is not None:
+                held = sorted({str(v).strip() for v in hdu.data[column]})
+                if daptype in held:
+                    return dm.DAPALL_SINGLE_HDU, ("DAPTYPE", daptype)
+    raise InputError(f"dapall has no {daptype} table; it holds {', '.join(held) or 'none'}. "
+                     "Choose one with --daptype or remove the dapall file", file=str(path))
 
 
 # ---- the LOGCUBE ----------------------------------------------------------------------------
@@ -119,11 +153,18 @@ def placement(ny: int, nx: int, grid: int = dm.GRID) -> tuple[int, int]:
     return (grid - ny) // 2, (grid - nx) // 2
 
 
-def _spaxel_size(header: fits.Header) -> float:
-    for key in ("CD2_2", "CDELT2"):
-        if key in header and header[key]:
-            return abs(float(header[key])) * 3600.0
-    return dm.SPAXEL_SIZE
+def spaxel_size(header: fits.Header | None) -> float | None:
+    """Spaxel size in arcsec from a header's celestial WCS, in any form astropy reads: CD
+    (cubes) or PC with CDELT = 1 (MAPS, where CDELT alone would say 3600"); None if the header
+    has no celestial WCS. A WCS astropy cannot read raises (call it inside ``fits_errors``)."""
+    if header is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header).celestial
+    if wcs.naxis != 2:
+        return None
+    return float(np.mean(proj_plane_pixel_scales(wcs))) * 3600.0
 
 
 PLANE_BLOCK_BYTES = 4 << 20  # read a cube this many bytes of wavelength planes at a time
@@ -180,6 +221,8 @@ def read_cube(path: Path | str, grid: int = dm.GRID, object: str | None = None) 
     if not np.all(np.diff(wave) > 0):
         raise InputError("WAVE is not strictly increasing", file=path, object=object)
     ny, nx = shape[1:]
+    with fits_errors(path, "LOGCUBE", hdu="FLUX", object=object):
+        scale = spaxel_size(flux_header)
     padded_images = {}
     for name in CUBE_IMAGES:
         img = images.get(name)
@@ -197,7 +240,7 @@ def read_cube(path: Path | str, grid: int = dm.GRID, object: str | None = None) 
         mask=out["MASK"],
         lsf_sigma=out["LSFPOST"],
         wave=wave.astype(np.float32),
-        spaxel_size=_spaxel_size(flux_header),
+        spaxel_size=scale or dm.SPAXEL_SIZE,
         offset=(y0, x0),
         size=(ny, nx),
         images=padded_images,
@@ -229,25 +272,58 @@ def _stream_cube(hdu: Hdu, grid: int, y0: int, x0: int) -> tuple[np.ndarray, np.
 
 
 # ---- the MAPS file ----------------------------------------------------------------------------
+CHANNEL_KEY = re.compile(r"^C(\d+)$")
+
+
+def header_channels(header: fits.Header) -> list[tuple[str | None, str]]:
+    """(name, unit) of each channel of a DAP map extension, in channel order.
+
+    Channels are named by ``C<n>`` keys, ``n`` zero-padded to the digits of the channel count
+    (``C1``, ``C2`` for two channels; ``C01`` .. ``C35`` for 35). A channel's unit is the
+    ``U<n>`` key with the same digits where the extension has per-channel units (SPECINDEX
+    does), else ``BUNIT``. A single-channel map is one channel named None.
+    """
+    bunit = str(header.get("BUNIT", "")).strip()
+    if int(header.get("NAXIS", 0)) < 3:
+        return [(None, bunit)]
+    names = {int(m[1]): (str(v).strip(), m[1]) for k, v in header.items()
+             if (m := CHANNEL_KEY.match(k))}
+    out = []
+    for n in range(1, int(header.get("NAXIS3", 0)) + 1):
+        name, digits = names.get(n, (str(n), str(n)))
+        out.append((name, str(header.get(f"U{digits}", bunit)).strip()))
+    return out
+
+
+def map_channels(path: Path | str, extensions: tuple[str, ...] = dm.MAP_EXTENSIONS
+                 ) -> tuple[list[dm.Channel], list[str]]:
+    """The stored channels of a MAPS file, from its headers alone (data is skipped; reading
+    stops after the last extension wanted), and the wanted extensions it lacks."""
+    found: dict[str, list[dm.Channel]] = {}
+    with fits_errors(path, "MAPS", errors=(FitsStreamError,)):
+        for hdu in iter_hdus(path):
+            if hdu.name in extensions:
+                found[hdu.name] = [dm.dap_channel(hdu.name, name, unit)
+                                   for name, unit in header_channels(hdu.header)]
+                if len(found) == len(extensions):
+                    break
+    channels = [c for ext in extensions for c in found.get(ext, [])]
+    return channels, [ext for ext in extensions if ext not in found]
+
+
 @dataclass
 class Maps:
-    """The DAP channels of CHANNELS (source "dap"), padded: data/ivar (K, G, G) float32,
-    mask (K, G, G) int32, units per channel, and problems found (missing channels)."""
+    """The asked-for DAP channels, padded: data/ivar (K, G, G) float32, mask (K, G, G) int32,
+    units per channel, the spaxel size of the maps' WCS (None if they have none), and problems
+    found (missing channels, channels of the file not asked for)."""
 
     header: fits.Header
     data: np.ndarray
     ivar: np.ndarray
     mask: np.ndarray
     units: list[str]
+    spaxel_size: float | None
     problems: list[str]
-
-
-def _channel_index(header: fits.Header, channel: str) -> int | None:
-    """0-based index of the channel named ``channel`` (header keys C01, C02 ... or C1 ...)."""
-    for key, value in header.items():
-        if len(key) >= 2 and key[0] == "C" and key[1:].isdigit() and str(value).strip() == channel:
-            return int(key[1:]) - 1
-    return None
 
 
 def read_maps(
@@ -258,8 +334,9 @@ def read_maps(
     object: str | None = None,
 ) -> Maps:
     """Read the listed DAP channels from a MAPS file, padded like the cube (padding and
-    missing channels: data 0, ivar 0, mask DONOTUSE). Channels are found by name (C01 ...),
-    their ivar and mask through the ERRDATA/QUALDATA header keys."""
+    missing channels: data 0, ivar 0, mask DONOTUSE). Channels are found by name in each
+    extension's header (``header_channels``), their ivar and mask through the
+    ERRDATA/QUALDATA header keys."""
     path = str(path)
     ny, nx = size
     y0, x0 = placement(ny, nx, grid)
@@ -271,26 +348,32 @@ def read_maps(
     problems: list[str] = []
     # One pass, keeping only the wanted extensions and their companions (X_IVAR, X_MASK by
     # the DAP's naming; ERRDATA/QUALDATA say which) - a MAPS file has ~60 extensions.
-    wanted = tuple(c.hdu for c in channels)
+    wanted = tuple({c.hdu for c in channels})
     kept: dict[str, tuple[fits.Header, np.ndarray]] = {}
     header = None
     with fits_errors(path, "MAPS", object=object, errors=(FitsStreamError,)):
         for hdu in iter_hdus(path):
             if hdu.index == 0:
                 header = hdu.header
-            elif hdu.name.startswith(wanted) and hdu.is_image and hdu.shape:
+            elif wanted and hdu.name.startswith(wanted) and hdu.is_image and hdu.shape:
                 kept[hdu.name] = (hdu.header, hdu.read())
+    in_file = {ext: header_channels(kept[ext][0]) for ext in wanted if ext in kept}
+    for ext, listed in in_file.items():
+        asked = {c.channel for c in channels if c.hdu == ext}
+        extra = [str(name) for name, _ in listed if name not in asked]
+        if extra:
+            problems.append(f"{ext} channel(s) {', '.join(extra)} are not stored (the build's "
+                            "channel list comes from another MAPS file)")
     for i, ch in enumerate(channels):
         if ch.hdu not in kept:
             problems.append(f"no {ch.hdu} extension")
             continue
         hdr, values = kept[ch.hdu]
-        idx = None
-        if ch.channel is not None:
-            idx = _channel_index(hdr, ch.channel)
-            if idx is None:
-                problems.append(f"{ch.hdu} has no channel {ch.channel!r}")
-                continue
+        names = [name for name, _ in in_file[ch.hdu]]
+        if ch.channel not in names:
+            problems.append(f"{ch.hdu} has no channel {ch.channel!r}")
+            continue
+        idx = names.index(ch.channel) if ch.channel is not None else None
         parts = {"data": values}
         for kind, key in (("ivar", "ERRDATA"), ("mask", "QUALDATA")):
             companion = str(hdr.get(key, "")).strip()
@@ -312,8 +395,10 @@ def read_maps(
             target[i, y0 : y0 + ny, x0 : x0 + nx] = arr
         if parts["mask"] is None:  # no quality extension: nothing flagged inside the cube
             mask[i, y0 : y0 + ny, x0 : x0 + nx] = 0
-        unit_key = f"U{idx + 1:02d}" if idx is not None else None
-        unit = hdr[unit_key] if unit_key and unit_key in hdr else hdr.get("BUNIT")
-        if unit is not None:
-            units[i] = str(unit).strip()
-    return Maps(header, data, ivar, mask, units, problems)
+        unit = in_file[ch.hdu][names.index(ch.channel)][1]
+        if unit:
+            units[i] = unit
+    first = next(iter(kept.values()), None)
+    with fits_errors(path, "MAPS", object=object):
+        scale = spaxel_size(first[0]) if first else None
+    return Maps(header, data, ivar, mask, units, scale, problems)

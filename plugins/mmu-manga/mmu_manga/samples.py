@@ -2,11 +2,17 @@
 
 Writes, for each galaxy, a gzipped DRP LOGCUBE (``FLUX``, ``IVAR``, ``MASK``, ``LSFPOST``,
 ``LSFPRE``, ``WAVE``, ``SPECRES``, ``SPECRESD``, ``OBSINFO``, ``GIMG``..``ZIMG``,
-``GPSF``..``ZPSF``; FITS order (wavelength, y, x), big-endian) and a gzipped DAP
-``MAPS-HYB10-MILESHC-MASTARSSP`` file (channels named in ``C01``.., units in ``U01``..,
-``ERRDATA``/``QUALDATA`` companions), plus ``drpall-v3_1_1.fits`` (HDU ``MANGA``) and
-``dapall-v3_1_1-3.1.0.fits`` (one HDU per DAPTYPE). Layout: the SAS tree
-(``dr17/manga/spectro/redux/v3_1_1/{plate}/stack/...``) or, with ``layout=flat``, one folder.
+``GPSF``..``ZPSF``; FITS order (wavelength, y, x), big-endian, CD-form WCS) and a gzipped DAP
+``MAPS-{DAPTYPE}`` file written as the DAP writes it (docs/surveys.md): each map's WCS is the
+cube's passed through astropy (PC matrix, CDELT = 1; a dummy third axis on multi-channel
+maps), channels named in ``C<n>`` keys zero-padded to the digits of the channel count (``C1``,
+``C2`` on ``SPX_SKYCOO``; ``C01``.. on the emission-line maps), per-channel ``U<n>`` units only
+where the DAP gives them (``SPX_ELLCOO``, ``SPECINDEX``; one ``BUNIT`` elsewhere), and
+``ERRDATA``/``QUALDATA`` companions. Plus ``drpall-{drpver}.fits`` (HDU ``MANGA``) and the
+dapall (DAP 3.1.0: one HDU per DAPTYPE; DAP 2.2.1: one ``DAPALL`` HDU with a DAPTYPE column).
+``dapver=3.1.0`` (DR17: DRP v3_1_1, ``HYB10-MILESHC-MASTARSSP``, 35 emission lines) or
+``2.2.1`` (MPL-7/DR15: DRP v2_4_3, ``HYB10-GAU-MILESHC``, 22 lines). Layout: the SAS tree
+(``dr17/manga/spectro/redux/{drpver}/{plate}/stack/...``) or, with ``layout=flat``, one folder.
 
 Cube sizes follow the IFU (19, 37, 61, 91, 127 fibres -> 32, 42, 54, 64, 74 spaxels); each
 plate carries the 17 science bundles of a real MaNGA plate. A galaxy is an inclined
@@ -28,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from mmu_core.errors import InputError
 from mmu_core.models import OptionInfo, SampleRequest, SampleResult
@@ -46,7 +53,31 @@ SAMPLE_OPTIONS = [
                help="IFU sizes (fibres) to use, e.g. '19' for small 32x32 cubes only"),
     OptionInfo(name="repeats", kind="int", default=0,
                help="extra cubes re-observing already sampled galaxies on another plate"),
+    OptionInfo(name="dapver", kind="str", default=dm.DAPVER,
+               help="DAP version of the MAPS and dapall files: 3.1.0 (DR17, 35 emission "
+                    "lines) or 2.2.1 (MPL-7/DR15, 22 lines)"),
+    OptionInfo(name="daptype", kind="str", default=None,
+               help="DAPTYPE of the MAPS files (default: the version's, HYB10-MILESHC-"
+                    "MASTARSSP or HYB10-GAU-MILESHC)"),
 ]
+
+
+@dataclass(frozen=True)
+class DapRelease:
+    """What a DAP version's files look like, for the sample writer."""
+
+    drpver: str
+    daptype: str
+    emlines: tuple[str, ...]
+    dapall_daptypes: tuple[str, ...]
+    one_dapall_hdu: bool  # DAP 2.x: one DAPALL table with a DAPTYPE column
+
+
+DAP_RELEASES = {
+    "3.1.0": DapRelease(dm.DRPVER, dm.DAPTYPE, dm.EMLINE_NAMES, dm.DAPALL_EXTENSIONS, False),
+    "2.2.1": DapRelease("v2_4_3", "HYB10-GAU-MILESHC", dm.EMLINE_NAMES_DAP2,
+                        ("VOR10-GAU-MILESHC", "HYB10-GAU-MILESHC"), True),
+}
 
 # Vacuum rest wavelengths (A) and flux relative to H alpha of the emission lines we model.
 EMISSION = {
@@ -315,6 +346,17 @@ def _write_gz(hdul: fits.HDUList, path: Path) -> None:
         hdul.writeto(f, output_verify="ignore")  # headers are ours and valid; verifying is slow
 
 
+def _map_wcs(g: Galaxy, channels: int | None) -> fits.Header:
+    """A MAPS extension's WCS as the DAP writes it: the cube's CD-form celestial WCS (with a
+    dummy unit third axis on a multi-channel map) passed through ``WCS(...).to_header()``,
+    which gives a PC matrix and CDELT = 1."""
+    header = fits.Header()
+    _wcs(header, g, cube=False)
+    if channels is not None:
+        header.update({"CTYPE3": " ", "CUNIT3": " ", "CRPIX3": 1, "CRVAL3": 1.0, "CD3_3": 1.0})
+    return WCS(header).to_header()
+
+
 def _wcs(header: fits.Header, g: Galaxy, cube: bool) -> None:
     n = g.size
     header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
@@ -348,12 +390,12 @@ def _image(name: str, data: np.ndarray, header: dict[str, Any]) -> fits.ImageHDU
     return hdu
 
 
-def cube_hdul(g: Galaxy, m: Model, wave: np.ndarray) -> fits.HDUList:
+def cube_hdul(g: Galaxy, m: Model, wave: np.ndarray, drpver: str = dm.DRPVER) -> fits.HDUList:
     arrays = build_cube(g, m, wave)
     flux_units = "1E-17 erg/s/cm^2/Ang/spaxel"
     klass = {"HDUCLASS": "SDSS", "HDUCLAS1": "CUBE"}
     hdus = [_primary(g, {"GFWHM": g.seeing + 0.3, "RFWHM": g.seeing + 0.2,
-                         "IFWHM": g.seeing + 0.1, "ZFWHM": g.seeing})]
+                         "IFWHM": g.seeing + 0.1, "ZFWHM": g.seeing, "VERSDRP3": drpver})]
     hdus.append(_image("FLUX", arrays.pop("FLUX"), {
         "BUNIT": flux_units, **klass, "HDUCLAS2": "DATA", "ERRDATA": "IVAR", "QUALDATA": "MASK"}))
     hdus.append(_image("IVAR", arrays.pop("IVAR"), {
@@ -391,42 +433,51 @@ def cube_hdul(g: Galaxy, m: Model, wave: np.ndarray) -> fits.HDUList:
 
 
 # ---- the MAPS file ---------------------------------------------------------------------------
+def _map_hdu(name: str, data: np.ndarray, header: dict[str, Any], g: Galaxy) -> fits.ImageHDU:
+    """One MAPS image extension: the DAP's WCS first, then ``header``."""
+    hdu = fits.ImageHDU(data, header=_map_wcs(g, data.shape[0] if data.ndim == 3 else None),
+                        name=name)
+    for k, v in header.items():
+        hdu.header[k] = v
+    return hdu
+
+
 def _maps_triplet(name: str, data: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
                   header: dict[str, Any], g: Galaxy) -> list[fits.ImageHDU]:
     klass = {"HDUCLASS": "SDSS", "HDUCLAS1": "CUBE" if data.ndim == 3 else "IMAGE"}
-    main = _image(name, data.astype(np.float32), {
+    main = _map_hdu(name, data.astype(np.float32), {
         **header, **klass, "HDUCLAS2": "DATA", "ERRDATA": f"{name}_IVAR",
-        "QUALDATA": f"{name}_MASK"})
-    channels = {k: v for k, v in header.items() if k[0] in "CU" and k[1:].isdigit()}
-    err = _image(f"{name}_IVAR", ivar.astype(np.float32), {
+        "QUALDATA": f"{name}_MASK"}, g)
+    channels = {k: v for k, v in header.items() if k[0] == "C" and k[1:].isdigit()}
+    err = _map_hdu(f"{name}_IVAR", ivar.astype(np.float32), {
         **channels, **klass, "HDUCLAS2": "ERROR", "HDUCLAS3": "INVMSE", "SCIDATA": name,
-        "QUALDATA": f"{name}_MASK"})
-    qual = _image(f"{name}_MASK", mask.astype(np.int32), {
+        "QUALDATA": f"{name}_MASK"}, g)
+    qual = _map_hdu(f"{name}_MASK", mask.astype(np.int32), {
         **channels, **klass, "HDUCLAS2": "QUALITY", "HDUCLAS3": "FLAG32BIT", "SCIDATA": name,
-        "ERRDATA": f"{name}_IVAR"})
-    for h in (main, err, qual):
-        _wcs(h.header, g, cube=False)
+        "ERRDATA": f"{name}_IVAR"}, g)
     return [main, err, qual]
 
 
 def _single(name: str, data: np.ndarray, header: dict[str, Any], g: Galaxy) -> fits.ImageHDU:
-    hdu = _image(name, data, {**header, "HDUCLASS": "SDSS",
-                              "HDUCLAS1": "CUBE" if data.ndim == 3 else "IMAGE",
-                              "HDUCLAS2": "DATA"})
-    _wcs(hdu.header, g, cube=False)
-    return hdu
+    return _map_hdu(name, data, {**header, "HDUCLASS": "SDSS",
+                                 "HDUCLAS1": "CUBE" if data.ndim == 3 else "IMAGE",
+                                 "HDUCLAS2": "DATA"}, g)
 
 
-def _names(names: list[str], units: list[str] | None = None) -> dict[str, str]:
+def _names(names: list[str] | tuple[str, ...], units: list[str] | None = None) -> dict[str, str]:
+    """Channel keys as the DAP writes them: ``C<n>`` (and ``U<n>``), ``n`` zero-padded to
+    the digits of the channel count."""
+    digits = len(str(len(names)))
     out = {}
     for k, name in enumerate(names):
-        out[f"C{k + 1:02d}"] = name
+        out[f"C{k + 1:0{digits}d}"] = name
         if units is not None:
-            out[f"U{k + 1:02d}"] = units[k]
+            out[f"U{k + 1:0{digits}d}"] = units[k]
     return out
 
 
-def maps_hdul(g: Galaxy, m: Model) -> fits.HDUList:
+def maps_hdul(g: Galaxy, m: Model, dapver: str = dm.DAPVER, daptype: str | None = None
+              ) -> fits.HDUList:
     rng = np.random.default_rng(g.seed + 1)
     n = g.size
     outside = ~m.inside
@@ -445,15 +496,17 @@ def maps_hdul(g: Galaxy, m: Model) -> fits.HDUList:
         return np.where(extra, 0.0, a) if extra is not None else a
 
     scinpvel = C_KMS * g.z
+    release = DAP_RELEASES[dapver]
     hdus: list[fits.ImageHDU | fits.PrimaryHDU] = [_primary(g, {
-        "VERSDAP": dm.DAPVER, "DAPTYPE": dm.DAPTYPE, "DAPQUAL": 0, "SCINPVEL": scinpvel})]
+        "VERSDRP3": release.drpver, "VERSDAP": dapver, "DAPTYPE": daptype or release.daptype,
+        "DAPQUAL": 0, "SCINPVEL": scinpvel})]
     kpc_per_arcsec = g.z * C_KMS / 100.0 * 1000.0 * math.pi / 180.0 / 3600.0  # h^-1 kpc
     hdus.append(_single("SPX_SKYCOO", np.stack([m.x, m.y]).astype(np.float32),
                         {"BUNIT": "arcsec", **_names(["On-sky X", "On-sky Y"])}, g))
     hdus.append(_single("SPX_ELLCOO", np.stack([m.r, m.r / g.re, m.r * kpc_per_arcsec,
                                                 np.degrees(m.theta) % 360]).astype(np.float32),
                         _names(["Elliptical radius", "R/Re", "R h/kpc", "Elliptical azimuth"],
-                               ["arcsec", "", "kpc/h", "deg"]), g))
+                               ["arcsec", "", "kpc/h", "degrees"]), g))
     hdus.append(_single("SPX_MFLUX", clean(mflux), {"BUNIT": "1E-17 erg/s/cm^2/ang/spaxel"}, g))
     hdus.append(_single("SPX_MFLUX_IVAR", clean(np.full((n, n), 400.0)).astype(np.float32), {}, g))
     hdus.append(_single("SPX_SNR", clean(mflux / 0.05).astype(np.float32), {}, g))
@@ -477,10 +530,11 @@ def maps_hdul(g: Galaxy, m: Model) -> fits.HDUList:
                         .astype(np.float32), {"BUNIT": "km/s", **_names(["resolution_difference",
                                                                         "fit"])}, g))
 
-    k = len(dm.EMLINE_NAMES)
-    ratios = np.array([EMISSION.get(name, (0.0, 0.002))[1] for name in dm.EMLINE_NAMES])
-    rest = np.array([float(name.split("-")[1]) for name in dm.EMLINE_NAMES])
-    names = _names(list(dm.EMLINE_NAMES))
+    emlines = release.emlines
+    k = len(emlines)
+    ratios = np.array([EMISSION.get(name, (0.0, 0.002))[1] for name in emlines])
+    rest = np.array([float(name.split("-")[1]) for name in emlines])
+    names = _names(emlines)
     gflux = ratios[:, None, None] * m.ha[None]
     gflux_err = 0.05 + 0.05 * gflux
     gflux_obs, gflux_ivar = noisy(gflux, gflux_err)
@@ -530,7 +584,7 @@ def _str(values: list[str]) -> tuple[str, np.ndarray]:
     return f"{width}A", np.array(values)
 
 
-def drpall_hdul(galaxies: list[Galaxy]) -> fits.HDUList:
+def drpall_hdul(galaxies: list[Galaxy], drpver: str = dm.DRPVER) -> fits.HDUList:
     rng = np.random.default_rng(len(galaxies))
     n = len(galaxies)
 
@@ -549,7 +603,7 @@ def drpall_hdul(galaxies: list[Galaxy]) -> fits.HDUList:
         scol("ifudsgn", [str(g.ifudesign) for g in gs]),
         scol("plateifu", [g.plateifu for g in gs]),
         scol("mangaid", [g.mangaid for g in gs]),
-        scol("versdrp2", [dm.DRPVER] * n), scol("versdrp3", [dm.DRPVER] * n),
+        scol("versdrp2", [drpver] * n), scol("versdrp3", [drpver] * n),
         scol("platetyp", ["APOGEE-2&MaNGA"] * n), scol("srvymode", ["MaNGA dither"] * n),
         col("objra", "D", [g.ra for g in gs]), col("objdec", "D", [g.dec for g in gs]),
         col("ifura", "D", [g.ra for g in gs]), col("ifudec", "D", [g.dec for g in gs]),
@@ -586,12 +640,19 @@ def drpall_hdul(galaxies: list[Galaxy]) -> fits.HDUList:
     return fits.HDUList([fits.PrimaryHDU(), manga, mastar])
 
 
-def dapall_hdul(galaxies: list[Galaxy]) -> fits.HDUList:
+def dapall_hdul(galaxies: list[Galaxy], dapver: str = dm.DAPVER, daptype: str | None = None
+                ) -> fits.HDUList:
+    """The dapall: DAP 3.x one table per DAPTYPE (named by it), DAP 2.x one DAPALL table with
+    the rows of every DAPTYPE (``daptype``, the MAPS files', among them)."""
     rng = np.random.default_rng(len(galaxies) + 1)
     gs, n = galaxies, len(galaxies)
-    ratios = np.array([EMISSION.get(name, (0.0, 0.002))[1] for name in dm.EMLINE_NAMES])
-    hdus: list[Any] = [fits.PrimaryHDU()]
-    for daptype in dm.DAPALL_EXTENSIONS:
+    release = DAP_RELEASES[dapver]
+    ratios = np.array([EMISSION.get(name, (0.0, 0.002))[1] for name in release.emlines])
+    daptypes = list(release.dapall_daptypes)
+    if daptype and daptype not in daptypes:
+        daptypes.append(daptype)
+    tables: list[fits.BinTableHDU] = []
+    for daptype in daptypes:
         cols = [
             fits.Column("PLATE", "J", array=np.array([g.plate for g in gs], np.int32)),
             fits.Column("IFUDESIGN", "J", array=np.array([g.ifudesign for g in gs], np.int32)),
@@ -601,7 +662,7 @@ def dapall_hdul(galaxies: list[Galaxy]) -> fits.HDUList:
                         array=np.array([g.mangaid for g in gs])),
             fits.Column("DRPALLINDX", "K", array=np.arange(n, dtype=np.int64)),
             fits.Column("MODE", "4A", array=np.array(["CUBE"] * n)),
-            fits.Column("DAPTYPE", f"{len(daptype)}A", array=np.array([daptype] * n)),
+            fits.Column("DAPTYPE", "30A", array=np.array([daptype] * n)),
             fits.Column("DAPDONE", "L", array=np.ones(n, bool)),
             fits.Column("DAPQUAL", "J", array=np.zeros(n, np.int32)),
             fits.Column("OBJRA", "D", array=np.array([g.ra for g in gs])),
@@ -622,8 +683,11 @@ def dapall_hdul(galaxies: list[Galaxy]) -> fits.HDUList:
             fits.Column("SPECINDEX_1RE", f"{len(dm.SPECINDEX_NAMES)}D",
                         array=rng.uniform(0.5, 3.0, (n, len(dm.SPECINDEX_NAMES)))),
         ]
-        hdus.append(fits.BinTableHDU.from_columns(cols, name=daptype))
-    return fits.HDUList(hdus)
+        tables.append(fits.BinTableHDU.from_columns(cols, name=daptype))
+    if release.one_dapall_hdu:
+        rows = np.concatenate([t.data for t in tables])
+        tables = [fits.BinTableHDU(rows, name=dm.DAPALL_SINGLE_HDU)]
+    return fits.HDUList([fits.PrimaryHDU(), *tables])
 
 
 # ---- entry point -----------------------------------------------------------------------------
@@ -640,6 +704,14 @@ def write_sample(request: SampleRequest) -> SampleResult:
     repeats = int(opts["repeats"])
     if repeats < 0:
         raise InputError(f"repeats must be >= 0, got {repeats}")
+    dapver = str(opts["dapver"])
+    if dapver not in DAP_RELEASES:
+        raise InputError(f"dapver must be one of {', '.join(DAP_RELEASES)}, got {dapver!r}")
+    release = DAP_RELEASES[dapver]
+    daptype = str(opts["daptype"] or release.daptype)
+    if dm.parse_maps_name(dm.maps_name("1-2", daptype)) is None:
+        raise InputError(f"daptype {daptype!r} is not of the form BINNING-MODEL[-MODEL]")
+    drpver = release.drpver
     galaxies = make_galaxies(request, parse_bundles(opts["bundles"]), repeats)
     out = Path(request.out_dir)
     wave = wave_grid(nwave)
@@ -647,16 +719,25 @@ def write_sample(request: SampleRequest) -> SampleResult:
     files: list[str] = []
     for g in galaxies:
         model = galaxy_model(g)
-        cube_path = out / (dm.sas_cube_path(g.plateifu) if sas else dm.cube_name(g.plateifu))
-        _write_gz(cube_hdul(g, model, wave), cube_path)
-        maps_path = out / (dm.sas_maps_path(g.plateifu) if sas else dm.maps_name(g.plateifu))
-        _write_gz(maps_hdul(g, model), maps_path)
+        cube_path = out / (dm.sas_cube_path(g.plateifu, drpver) if sas
+                           else dm.cube_name(g.plateifu))
+        _write_gz(cube_hdul(g, model, wave, drpver), cube_path)
+        maps_path = out / (dm.sas_maps_path(g.plateifu, daptype, drpver, dapver) if sas
+                           else dm.maps_name(g.plateifu, daptype))
+        _write_gz(maps_hdul(g, model, dapver, daptype), maps_path)
         files += [str(cube_path), str(maps_path)]
-    for path, hdul in ((dm.sas_drpall_path() if sas else Path(dm.drpall_name()), drpall_hdul(galaxies)),
-                       (dm.sas_dapall_path() if sas else Path(dm.dapall_name()), dapall_hdul(galaxies))):
+    for path, hdul in (
+        (dm.sas_drpall_path(drpver) if sas else Path(dm.drpall_name(drpver)),
+         drpall_hdul(galaxies, drpver)),
+        (dm.sas_dapall_path(drpver, dapver) if sas else Path(dm.dapall_name(drpver, dapver)),
+         dapall_hdul(galaxies, dapver, daptype)),
+    ):
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         hdul.writeto(out / path, overwrite=True)
         files.append(str(out / path))
     notes = [f"{len(galaxies)} cubes ({request.n} galaxies + {repeats} repeat observations), "
-             f"{nwave} wavelengths, layout {layout}"]
+             f"{nwave} wavelengths, layout {layout}, DAP {dapver} {daptype} "
+             f"({len(release.emlines)} emission lines)"]
+    if daptype != dm.DAPTYPE:
+        notes.append(f"build it with: mmu build manga --raw {out} --out ROOT --daptype {daptype}")
     return SampleResult(files=files, n_objects=request.n, notes=notes)

@@ -7,6 +7,7 @@ Small means few galaxies, small bundles and a coarse wavelength grid (``nwave``)
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -52,12 +53,39 @@ def find(raw: Path, pattern: str) -> list[Path]:
     return sorted(raw.rglob(pattern))
 
 
-def channel_index(header: fits.Header, name: str) -> int:
-    """Index of the channel called ``name`` in a DAP header (C01 = 0), found independently."""
-    hits = [int(k[1:]) - 1 for k, v in header.items()
+def channel_key(header: fits.Header, name: str) -> str:
+    """The key (``C01``, ``C1`` ...) naming the channel ``name`` in a DAP header."""
+    hits = [k for k, v in header.items()
             if k.startswith("C") and k[1:].isdigit() and str(v).strip() == name]
     assert len(hits) == 1, f"channel {name} in {hits}"
     return hits[0]
+
+
+def channel_index(header: fits.Header, name: str) -> int:
+    """Index of the channel called ``name`` in a DAP header (C01 = 0), found independently."""
+    return int(channel_key(header, name)[1:]) - 1
+
+
+DRP_LABELS = [f"reconstructed_{b}" for b in "griz"] + [f"reconstructed_psf_{b}" for b in "griz"]
+MAP_EXTENSIONS = ("STELLAR_VEL", "STELLAR_SIGMA", "EMLINE_GFLUX", "EMLINE_GEW", "EMLINE_GVEL",
+                  "EMLINE_GSIGMA", "SPECINDEX")
+
+
+def expected_labels(maps: Path) -> list[str]:
+    """The stored channel labels for a build whose MAPS files look like ``maps``: the 8 DRP
+    images, then every channel of the stored map extensions, read here with astropy."""
+    labels = list(DRP_LABELS)
+    with fits.open(maps) as h:
+        for ext in MAP_EXTENSIONS:
+            hdr = h[ext].header
+            if hdr["NAXIS"] == 2:
+                labels.append(ext.lower())
+                continue
+            for n in range(1, hdr["NAXIS3"] + 1):
+                name = next(str(v) for k, v in hdr.items()
+                            if k.startswith("C") and k[1:].isdigit() and int(k[1:]) == n)
+                labels.append(re.sub(r"[^a-z0-9]+", "_", f"{ext}_{name}".lower()).strip("_"))
+    return labels
 
 
 def rewrite_gz(path: Path, hdul: fits.HDUList) -> None:

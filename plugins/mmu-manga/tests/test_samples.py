@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 
 import numpy as np
 import pytest
@@ -83,6 +84,19 @@ def test_maps_channels_named_and_companions(small_raw):
         assert s[f"U{channel_index(s, 'HDeltaA') + 1:02d}"] == "ang"
         assert h["STELLAR_VEL"].header["BUNIT"] == "km/s"
         assert h["EMLINE_GFLUX"].data.shape[0] == 35 and h["SPECINDEX"].data.shape[0] == 46
+        # As mangadap writes them: channel keys padded to the digits of the channel count,
+        # per-channel units only on some extensions, the WCS in PC form with CDELT = 1.
+        sky, ell = h["SPX_SKYCOO"].header, h["SPX_ELLCOO"].header
+        assert (sky["C1"], sky["C2"], sky["BUNIT"]) == ("On-sky X", "On-sky Y", "arcsec")
+        assert "C01" not in sky and "U1" not in sky
+        assert [ell[f"U{i}"] for i in range(1, 5)] == ["arcsec", "", "kpc/h", "degrees"]
+        assert "U01" not in g and "BUNIT" in g
+        for ext in ("SPX_SKYCOO", "STELLAR_VEL", "EMLINE_GFLUX", "SPECINDEX_MASK"):
+            hdr = h[ext].header
+            assert not [k for k in hdr if re.match(r"CD\d_\d$", k)], ext
+            assert hdr["CDELT1"] == hdr["CDELT2"] == 1.0
+            assert hdr["PC2_2"] * 3600 == pytest.approx(dm.SPAXEL_SIZE)
+        assert h["EMLINE_GFLUX"].header["CDELT3"] == 1.0 and "CDELT3" not in h["STELLAR_VEL"].header
         # Padding-free maps the size of the cube; spaxels outside the bundle DONOTUSE (bit 30).
         m = h["STELLAR_VEL_MASK"].data
         assert np.any(m & dm.DAP_DONOTUSE) and np.any(m == 0)
