@@ -7,14 +7,17 @@ re-running a finished build is a no-op. The manifest is written last.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 from rich.console import Console
 from rich.table import Table
 
@@ -42,6 +45,7 @@ from mmu_core.storage.writer import (
 from mmu_core.version import __version__
 
 PLAN_NAME = "plan.json"
+FINGERPRINT_BYTES = 1024 * 1024  # bytes hashed at each end of an input file
 
 
 @dataclass
@@ -157,8 +161,17 @@ def build(
     compression: str | None = "auto",
     registry: Registry | None = None,
     progress: ProgressSink | None = None,
+    overwrite: bool = False,
+    _dataset_dir: Path | None = None,
 ) -> BuildSummary:
-    """Build ``out_root/survey/config`` from ``raw_dir``; resumable; a no-op when finished."""
+    """Build ``out_root/survey/config`` from ``raw_dir``; resumable; a no-op when finished.
+
+    The manifest records every unit's input files (size, mtime and an XXH3 of their first and
+    last MiB). A rerun over a finished dataset whose inputs changed stops, naming the changed
+    files; ``overwrite=True`` (``--overwrite``) rebuilds it from scratch in a temporary folder
+    beside it and swaps it in at the end, so the old dataset stays readable until the new one
+    is in place.
+    """
     started = time.perf_counter()
     registry = registry or get_registry()
     progress = progress or NullProgress()
@@ -168,21 +181,29 @@ def build(
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise InputError("raw-data folder does not exist", file=str(raw_dir))
-    dataset_dir = layout.dataset_dir(out_root, survey, config)
+    dataset_dir = _dataset_dir or layout.dataset_dir(out_root, survey, config)
     summary = BuildSummary(path=dataset_dir, survey=survey, config=config)
 
     units = registry.discover(survey, config, raw_dir, options)
     keys = [u.key for u in units]
-    existing = load_manifest(dataset_dir)
-    if existing is not None:
-        if sorted(existing.units) == sorted(keys):
-            return _summary_from_manifest(summary, existing, started, noop=True)
-        raise BuildError(
-            f"{dataset_dir} is already built from other inputs ({len(existing.units)} units, "
-            f"now {len(keys)}); remove it or build to another --out"
-        )
     if not units:
         raise InputError(f"no {survey} input files found for config {config!r}", file=str(raw_dir))
+    inputs = {u.key: [input_fingerprint(raw_dir, f) for f in u.files] for u in units}
+    existing = load_manifest(dataset_dir)
+    if existing is not None:
+        changed = changed_inputs(existing, keys, inputs)
+        if not changed and not overwrite:
+            return _summary_from_manifest(summary, existing, started, noop=True)
+        if not overwrite:
+            shown = "; ".join(changed[:10]) + (f"; ... {len(changed) - 10} more"
+                                                if len(changed) > 10 else "")
+            raise BuildError(f"{dataset_dir} was built from other inputs ({shown}); rerun with "
+                             "--overwrite to rebuild it (it stays readable until the new one "
+                             "replaces it), or build to another --out")
+        return _replace(dataset_dir, started, lambda tmp: build(
+            survey, raw_dir, out_root, config=config, options=options, workers=workers,
+            scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
+            registry=registry, progress=progress, _dataset_dir=tmp))
 
     staging = dataset_dir / layout.STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)
@@ -259,6 +280,7 @@ def build(
         pixels=sorted(by_pixel),
         files=[FileEntry(**f) for f in files],
         units=keys,
+        inputs=inputs,
         skipped_units=skipped_units,
         preview_columns=[c for c in entry.info.preview_columns if c in schema_json],
         provenance={"survey": survey, "config": config, "raw_dir": str(raw_dir.resolve()),
@@ -271,6 +293,63 @@ def build(
     shutil.rmtree(staging, ignore_errors=True)
     summary = _summary_from_manifest(summary, manifest, started, noop=False)
     summary.units, summary.units_converted = len(units), len(todo)
+    return summary
+
+
+def input_fingerprint(raw_dir: Path, name: str) -> dict[str, Any]:
+    """What identifies one input file: its path as the unit names it, size, mtime and an XXH3
+    of its first and last MiB (cheap on files of any size; a changed size or mtime is caught
+    even where the hashed bytes are the same)."""
+    path = Path(name) if Path(name).is_absolute() else Path(raw_dir) / name
+    try:
+        st = path.stat()
+    except OSError:
+        return {"file": name, "missing": True}
+    h = xxhash.xxh3_64()
+    with open(path, "rb") as f:
+        h.update(f.read(FINGERPRINT_BYTES))
+        if st.st_size > FINGERPRINT_BYTES:
+            f.seek(max(FINGERPRINT_BYTES, st.st_size - FINGERPRINT_BYTES))
+            h.update(f.read(FINGERPRINT_BYTES))
+    return {"file": name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "xxh3": h.hexdigest()}
+
+
+def changed_inputs(manifest: Manifest, keys: list[str],
+                   inputs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """What differs between a finished build's inputs and today's, one phrase each."""
+    out = [f"unit {k} is new" for k in keys if k not in manifest.units]
+    out += [f"unit {k} is gone" for k in manifest.units if k not in inputs]
+    if not manifest.inputs:  # built before inputs were recorded: only the units can be compared
+        return out
+    for key in keys:
+        old = {f["file"]: f for f in manifest.inputs.get(key, [])}
+        for now in inputs[key]:
+            before = old.get(now["file"])
+            if before is None:
+                out.append(f"{now['file']} is a new input of unit {key}")
+            elif now.get("missing"):
+                out.append(f"{now['file']} is missing")
+            elif before != now:
+                what = [k for k in ("size", "mtime_ns", "xxh3") if before.get(k) != now.get(k)]
+                out.append(f"{now['file']} changed ({', '.join(what)})")
+    return out
+
+
+def _replace(dataset_dir: Path, started: float, rebuild: Any) -> BuildSummary:
+    """Build into a temporary folder beside ``dataset_dir``, then swap it in."""
+    token = uuid.uuid4().hex[:8]
+    tmp = layout.tmp_name(dataset_dir, token)
+    try:
+        summary = rebuild(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = layout.tmp_name(dataset_dir, f"old-{token}")
+    os.rename(dataset_dir, old)
+    os.rename(tmp, dataset_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    summary.path = dataset_dir
+    summary.seconds = time.perf_counter() - started
     return summary
 
 

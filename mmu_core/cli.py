@@ -211,6 +211,9 @@ def build(
     max_file_bytes: Optional[int] = typer.Option(
         None, "--max-file-bytes", help="size budget of one stored file (default about 1 GB)"
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite",
+        help="rebuild a finished dataset from scratch (swapped in when complete)"),
     compression: str = typer.Option(
         "auto", "--compression",
         help="auto (gzip where it saves >= 50%, >= 80% for rows of 16 kB+), gzip, lzf or none",
@@ -230,8 +233,7 @@ def build(
             summary = run_build(
                 survey, raw, out, config=config, options=options, workers=workers,
                 scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
-                registry=registry,
-                progress=progress,
+                registry=registry, progress=progress, overwrite=overwrite,
             )
     except MMUError as exc:
         _fail(str(exc))

@@ -81,3 +81,28 @@ def test_ctrl_c_stops_a_two_worker_build_at_once_and_the_rerun_completes(tmp_pat
     rerun = subprocess.run(args, capture_output=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert validate(out / "desi" / "dr1_main", strict=True).ok
+
+
+# ---- a changed input is never served stale ---------------------------------------------------
+def test_a_changed_input_stops_the_rerun_and_overwrite_rebuilds(tmp_path):
+    import json
+
+    from mmu_core.errors import BuildError
+
+    registry = testing.plugin_registry(ToyPlugin())
+    units = write_units(tmp_path / "raw", n_units=3, n=50, ra=45.0, dec=0.0, radius=2.0)
+    first = build("toyimg", tmp_path / "raw", tmp_path / "out", registry=registry)
+    assert build("toyimg", tmp_path / "raw", tmp_path / "out", registry=registry).noop
+
+    units[1]["seed"] += 1  # one unit's rows change
+    (tmp_path / "raw" / "units.json").write_text(json.dumps(units))
+    with pytest.raises(BuildError, match=r"units\.json changed \(size|units\.json changed \(mtime"):
+        build("toyimg", tmp_path / "raw", tmp_path / "out", registry=registry)
+    old = _digest(first.path)
+    assert _digest(first.path) == old  # refused: the old dataset is untouched
+
+    again = build("toyimg", tmp_path / "raw", tmp_path / "out", registry=registry, overwrite=True)
+    fresh = build("toyimg", tmp_path / "raw", tmp_path / "fresh", registry=registry)
+    assert _digest(again.path) == _digest(fresh.path) != old
+    assert not [p for p in (tmp_path / "out").rglob("*") if ".tmp-" in p.name]
+    assert build("toyimg", tmp_path / "raw", tmp_path / "out", registry=registry).noop

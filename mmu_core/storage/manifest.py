@@ -43,6 +43,7 @@ class Manifest(BaseModel):
     pixels: list[int]
     files: list[FileEntry]
     units: list[str] = Field(default_factory=list)
+    inputs: dict[str, list[dict]] = Field(default_factory=dict)  # unit -> its input files
     skipped_units: list[dict] = Field(default_factory=list)
     preview_columns: list[str] = Field(default_factory=list)  # declared by the survey plugin
     provenance: dict[str, Any] = Field(default_factory=dict)
