@@ -61,6 +61,28 @@ def logical_example(modality: str | None, row: dict[str, Any], names: dict[str, 
     return example
 
 
+def example_columns(modality: str | None, block: dict[str, Any], names: dict[str, str],
+                    provenance: dict[str, Any], **options: Any) -> dict[str, Any] | None:
+    """A block of stored rows (column -> array, rows first) as the columns of their logical
+    examples: :func:`logical_example`'s fields, each holding every row (the modality's through
+    its ``example_columns``; provenance values are shared by all rows). ``None`` when the
+    modality has no ``example_columns`` (build the examples row by row then)."""
+    fields: dict[str, Any] = {}
+    if modality:
+        spec = get_modality(modality)
+        if spec.example_columns is None:
+            return None
+        fields = {k: block[k] for k in ALWAYS_PRESENT if k in block}
+        fields.update(spec.example_columns(block, **options))
+    fields["provenance"] = dict(provenance)
+    prefixes = modality_prefixes()
+    for k, v in block.items():
+        if k.startswith(prefixes) or k in fields:
+            continue
+        fields[names.get(k, k)] = v
+    return fields
+
+
 def validate_example(modality: str, example: dict[str, Any]) -> list[str]:
     """Messages (each naming its field) for everything wrong with one logical example."""
     try:
@@ -88,6 +110,7 @@ __all__ = [
     "SpectrumExample",
     "canonical_name",
     "common",
+    "example_columns",
     "example_from_row",
     "get_modality",
     "guess_modality",

@@ -89,6 +89,51 @@ def example_from_row(
     return out
 
 
+def example_columns(block: dict[str, Any], prefix: str = PREFIX,
+                    with_spaxels: bool = True) -> dict[str, Any]:
+    """:func:`example_from_row` for a block of rows at once: the spaxels of every original
+    cube gathered by fancy indexing, the images cropped row by row (one slice per row)."""
+    from mmu_core.schemas.features import Ragged
+
+    off = np.asarray(block[prefix + "offset"], np.int64)
+    size = np.asarray(block[prefix + "size"], np.int64)
+    n = len(off)
+    out: dict[str, Any] = {"spaxel_size": block[prefix + "spaxel_size"]}
+    if with_spaxels:
+        counts = size[:, 0] * size[:, 1]
+        rows = np.repeat(np.arange(n), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        local = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
+        nx = np.repeat(size[:, 1], counts)
+        y, x = local // nx, local % nx  # y outer, x inner, as example_from_row
+        gy, gx = y + np.repeat(off[:, 0], counts), x + np.repeat(off[:, 1], counts)
+        spaxel = {k: block[prefix + k][rows, gy, gx] for k in CUBES if prefix + k in block}
+        spaxel.update({"lambda": block[prefix + "lambda"][rows], "x": x, "y": y})
+        out["spaxels"] = Ragged.from_lengths(counts, spaxel)
+    if prefix + "image_data" not in block:
+        out["images"] = Ragged.from_lengths(np.zeros(n, np.int64),
+                                            {"label": np.empty(0, "S1"), "filter": None,
+                                             "units": None})
+        return out
+    k = block[prefix + "image_data"].shape[1]
+    image: dict[str, Any] = {}
+    for key in ("label", "filter", "units"):
+        name = prefix + "image_" + key
+        image[key] = None if name not in block else np.asarray(block[name]).reshape(n * k)
+    ny, nx = np.repeat(size[:, 0], k), np.repeat(size[:, 1], k)  # per image
+    for key in ("data", "ivar", "mask"):
+        name = prefix + "image_" + key
+        if name not in block:
+            continue
+        flat = np.concatenate([
+            block[name][i, :, y0 : y0 + h, x0 : x0 + w].reshape(-1)
+            for i, ((y0, x0), (h, w)) in enumerate(zip(off.tolist(), size.tolist(), strict=True))])
+        lines = Ragged.from_lengths(np.repeat(nx, ny), flat)  # each image's ny lines of nx
+        image[key] = Ragged.from_lengths(ny, lines)
+    out["images"] = Ragged.from_lengths(np.full(n, k, np.int64), image)
+    return out
+
+
 def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
     problems = [f"missing column {prefix}{c}" for c in REQUIRED if prefix + c not in shapes]
     cubes = {prefix + k: shapes[prefix + k] for k in CUBES if prefix + k in shapes}
@@ -167,4 +212,5 @@ SPEC = ModalitySpec(
     name="ifu", prefix=PREFIX, description="IFU cubes on a padded spaxel grid, with maps",
     example_model=IFUExample, check_columns=check_columns, example_from_row=example_from_row,
     features=features, preview=preview, check_row=check_row, priority=30,
+    example_columns=example_columns,
 )

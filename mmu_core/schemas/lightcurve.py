@@ -63,6 +63,25 @@ def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any
     return {"lightcurve": lc}
 
 
+def example_columns(block: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any]:
+    """:func:`example_from_row` for a block of rows at once: the (n, B, L) columns as they are
+    (their rows flatten band-major), the band index of every slot, the band names."""
+    time = block[prefix + "time"]
+    n, n_bands, length = time.shape
+    lc: dict[str, Any] = {"band": np.broadcast_to(
+        np.repeat(np.arange(n_bands, dtype=np.int64), length), (n, n_bands * length))}
+    for key in ARRAYS:
+        if prefix + key in block:
+            lc[key] = block[prefix + key]
+    for name, value in block.items():
+        key = name[len(prefix):]
+        if name.startswith(prefix) and key not in lc and key != "band" and \
+                np.shape(value)[1:] == time.shape[1:]:
+            lc[key] = value
+    lc["band_names"] = block[prefix + "band"]
+    return {"lightcurve": lc}
+
+
 def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
     problems = [f"missing column {prefix}{c}" for c in REQUIRED if prefix + c not in shapes]
     present = {prefix + k: shapes[prefix + k] for k in ARRAYS if prefix + k in shapes}
@@ -113,5 +132,5 @@ SPEC = ModalitySpec(
     name="lightcurve", prefix=PREFIX, description="multi-band light curves, padded per band",
     example_model=LightCurveExample, check_columns=check_columns,
     example_from_row=example_from_row, features=features, preview=preview, priority=10,
-    former_names=("timeseries",),
+    former_names=("timeseries",), example_columns=example_columns,
 )

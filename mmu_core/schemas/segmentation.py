@@ -77,6 +77,17 @@ def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any
     return out
 
 
+def example_columns(block: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any]:
+    """:func:`example_from_row` for a block of rows at once (each array with the rows first)."""
+    seg: dict[str, Any] = {"class": block[prefix + "class"], "array": block[prefix + "array"]}
+    if prefix + "vote_fraction" in block:
+        seg["vote_fraction"] = block[prefix + "vote_fraction"]
+    out: dict[str, Any] = {"segmentation": seg}
+    if "image_array" in block:
+        out["image"] = np.moveaxis(block["image_array"], 1, -1)  # (n,B,H,W) -> (n,H,W,B)
+    return out
+
+
 def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
     problems = [f"missing column {prefix}{c}" for c in REQUIRED if prefix + c not in shapes]
     if "image_array" not in shapes:
@@ -138,5 +149,5 @@ SPEC = ModalitySpec(
     name="segmentation", prefix=PREFIX, description="segmentation maps on their source image",
     example_model=SegmentationExample, check_columns=check_columns,
     example_from_row=example_from_row, features=features, preview=preview,
-    marker_columns=(PREFIX + "array",), priority=40,
+    marker_columns=(PREFIX + "array",), priority=40, example_columns=example_columns,
 )

@@ -16,7 +16,10 @@ Checklist for a new modality (``schemas/<name>.py``):
 5. ``features``: the HuggingFace features of what ``example_from_row`` returns;
 6. ``preview``: draw one row's panels into a matplotlib figure;
 7. ``marker_columns`` (and ``priority``): which stored columns mark a folder of this
-   modality when there is no manifest to say so.
+   modality when there is no manifest to say so;
+8. optionally ``example_columns``: what ``features`` describes for a whole block of stored
+   rows at once (the HuggingFace integration's fast path; without it, HF rows are built one
+   ``example_from_row`` at a time).
 """
 
 from __future__ import annotations
@@ -52,6 +55,13 @@ class ModalitySpec:
         these columns (or any column with the prefix when empty); specs with a higher
         ``priority`` are tried first (segmentation maps also carry ``image_`` columns).
     :param former_names: names this modality was known by (old manifests still open).
+    :param example_columns: optional ``(block, **options) -> fields``: the fields ``features``
+        describes for a block of stored rows at once (``block``: column -> array with the rows
+        first). Each field holds every row along its first axis, as
+        :func:`mmu_core.schemas.features.arrow_array` takes it (numpy arrays of any shape with
+        the feature's number of values per row, dicts, :class:`~mmu_core.schemas.features.Ragged`
+        for variable-length lists); the values are ``example_from_row``'s, row by row, plus any
+        field ``features`` adds for HF (image bands' ``shape``).
     """
 
     name: str
@@ -66,6 +76,7 @@ class ModalitySpec:
     marker_columns: tuple[str, ...] = ()
     priority: int = 0
     former_names: tuple[str, ...] = field(default=())
+    example_columns: Callable[..., dict[str, Any]] | None = None
 
     def marks(self, columns: set[str] | dict[str, Any]) -> bool:
         """Whether stored columns look like this modality's (for folders without a manifest)."""

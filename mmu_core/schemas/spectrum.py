@@ -50,6 +50,11 @@ def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any
     return {"spectrum": {k: row[prefix + k] for k in ARRAYS if prefix + k in row}}
 
 
+def example_columns(block: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any]:
+    """:func:`example_from_row` for a block of rows at once (each array with the rows first)."""
+    return example_from_row(block, prefix)
+
+
 def check_columns(shapes: dict[str, tuple], prefix: str = PREFIX) -> list[str]:
     problems = [f"missing column {prefix}{c}" for c in REQUIRED if prefix + c not in shapes]
     present = {prefix + k: shapes[prefix + k] for k in ARRAYS if prefix + k in shapes}
@@ -93,5 +98,5 @@ def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title
 SPEC = ModalitySpec(
     name="spectrum", prefix=PREFIX, description="1-D spectra on a wavelength grid",
     example_model=SpectrumExample, check_columns=check_columns, example_from_row=example_from_row,
-    features=features, preview=preview, priority=20,
+    features=features, preview=preview, priority=20, example_columns=example_columns,
 )
