@@ -104,6 +104,9 @@ class ColumnAccess:
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """``column[rows]`` for sorted rows (repeats allowed), verified."""
+        rows = np.asarray(rows)
+        if len(rows) > 1 and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+            return self.slice(int(rows[0]), int(rows[-1]) + 1)  # one run: a sequential read
         try:
             if self.mm is not None:
                 data = self.mm[rows]
@@ -116,25 +119,33 @@ class ColumnAccess:
         return data
 
     def _h5_take(self, rows: np.ndarray) -> np.ndarray:
+        """Sorted rows through h5py: a contiguous column by fancy index; a chunked one by
+        reading exactly the chunks the rows touch, one call per run of consecutive chunks (or
+        the whole column when that touches half of it anyway); a small one once, kept."""
         ds = self.dataset
+        if self._decoded is not None:
+            return self._decoded[rows]
         row_bytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
-        whole = self.n * row_bytes <= SMALL_COLUMN_BYTES
-        chunk_rows = ds.chunks[0] if ds.chunks else self.n
-        if chunk_rows == 1 and not whole:
-            # One row per chunk: a direct read per row touches exactly that row.
-            out = np.empty((len(rows), *self.shape), self.dtype)
-            for k, r in enumerate(np.asarray(rows).tolist()):
-                ds.read_direct(out, np.s_[r], np.s_[k])
-            return out
-        if whole or len(rows) > self.n // 4:
-            if self._decoded is not None:
-                return self._decoded[rows]
-            data = ds[...]
-            if self.n * row_bytes <= CACHED_COLUMN_BYTES:
-                self._decoded = data
-            return data[rows]
-        uniq, inverse = np.unique(rows, return_inverse=True)
-        return ds[uniq][inverse]
+        if self.n * row_bytes <= CACHED_COLUMN_BYTES:
+            self._decoded = ds[...]
+            return self._decoded[rows]
+        if ds.chunks is None:
+            uniq, inverse = np.unique(rows, return_inverse=True)
+            return ds[uniq][inverse]
+        per_chunk = ds.chunks[0]
+        chunks = np.unique(rows // per_chunk)
+        if len(chunks) * per_chunk >= self.n // 2 and self.n * row_bytes <= SMALL_COLUMN_BYTES:
+            return ds[...][rows]
+        out = np.empty((len(rows), *self.shape), self.dtype)
+        breaks = np.flatnonzero(np.diff(chunks) != 1) + 1
+        for run in np.split(chunks, breaks):
+            a, b = int(run[0]) * per_chunk, min(self.n, (int(run[-1]) + 1) * per_chunk)
+            i, j = np.searchsorted(rows, [a, b])
+            if b - a == 1:
+                ds.read_direct(out, np.s_[a], np.s_[int(i)])
+            else:
+                out[i:j] = ds[a:b][rows[i:j] - a]
+        return out
 
     def slice(self, a: int, b: int) -> np.ndarray:
         """``column[a:b]`` (a copy), verified."""
