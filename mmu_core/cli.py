@@ -287,6 +287,9 @@ def info(
     for name, col in data["columns"].items():
         t.add_row(name, col["dtype"], str(tuple(col["shape"])), col.get("alias") or "")
     console.print(t)
+    if data.get("absent_columns"):
+        console.print(f"absent {data['modality']} columns (allowed): "
+                      + ", ".join(data["absent_columns"]), highlight=False)
     if data.get("provenance"):
         console.print(f"provenance: {json.dumps(data['provenance'])}", highlight=False)
 

@@ -83,5 +83,7 @@ def test_check_columns_for_stored_shapes():
     assert schemas.image.check_columns(ok) == []
     bad = dict(ok, image_ivar=(5, 16, 15))
     assert any("image_ivar" in m for m in schemas.image.check_columns(bad))
-    assert any("image_scale" in m for m in schemas.image.check_columns(
-        {k: v for k, v in ok.items() if k != "image_scale"}))
+    # absent columns are allowed (MMU v1 folders), but not an image without its array
+    assert schemas.image.check_columns({k: v for k, v in ok.items() if k != "image_scale"}) == []
+    assert schemas.image.check_columns({"image_band": (5,)}) == ["missing column image_array"]
+    assert any("image_scale" in m for m in schemas.image.check_columns(dict(ok, image_scale=(4,))))

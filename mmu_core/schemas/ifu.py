@@ -213,4 +213,5 @@ SPEC = ModalitySpec(
     example_model=IFUExample, check_columns=check_columns, example_from_row=example_from_row,
     features=features, preview=preview, check_row=check_row, priority=30,
     example_columns=example_columns,
+    known_columns=("flux", "ivar", "lsf_sigma", "mask", "lambda", "spaxel_size", "offset", "size", "image_data", "image_ivar", "image_mask", "image_label", "image_filter", "image_units"),
 )

@@ -18,7 +18,7 @@ from mmu_core.schemas.plotting import composite
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "image_"
-REQUIRED = ("array", "band", "scale")  # suffixes after the prefix
+REQUIRED = ("array",)  # suffixes after the prefix; the rest may be absent (MMU v1 folders)
 PER_BAND = ("psf_fwhm", "scale", "extinction", "units", "noise_std")
 
 
@@ -27,7 +27,7 @@ class ImageBand(BaseModel):
     array: Array
     ivar: Array | None = None
     mask: Array | None = None
-    filter: str
+    filter: str | None = None
     psf_fwhm: float | None = None
     pixel_size: float | None = None
     extinction: float | None = None
@@ -63,7 +63,9 @@ def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any
     arr = row[prefix + "array"]
     bands = []
     for b in range(arr.shape[0]):
-        band: dict[str, Any] = {"array": arr[b], "filter": decode(row[prefix + "band"][b])}
+        band: dict[str, Any] = {"array": arr[b]}
+        if prefix + "band" in row:
+            band["filter"] = decode(row[prefix + "band"][b])
         for key in ("ivar", "mask"):
             if prefix + key in row:
                 band[key] = row[prefix + key][b]
@@ -85,8 +87,10 @@ def example_columns(block: dict[str, Any], prefix: str = PREFIX) -> dict[str, An
     flattened) with the band's ``shape`` (H, W)."""
     arr = block[prefix + "array"]
     n, b, h, w = arr.shape
-    band: dict[str, Any] = {"array": arr, "filter": block[prefix + "band"],
+    band: dict[str, Any] = {"array": arr,
                             "shape": np.broadcast_to(np.array([h, w], np.int64), (n, b, 2))}
+    if prefix + "band" in block:
+        band["filter"] = block[prefix + "band"]
     for key in ("ivar", "mask"):
         if prefix + key in block:
             band[key] = block[prefix + key]
@@ -128,7 +132,9 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
 
     arr = specs[PREFIX + "array"]
     _, h, w = arr.shape
-    band: dict[str, Any] = {"array": list_feature(arr, h * w), "filter": Value("string")}
+    band: dict[str, Any] = {"array": list_feature(arr, h * w)}
+    if PREFIX + "band" in specs:
+        band["filter"] = Value("string")
     for key in ("ivar", "mask"):
         if PREFIX + key in specs:
             band[key] = list_feature(specs[PREFIX + key], h * w)
@@ -169,4 +175,5 @@ SPEC = ModalitySpec(
     example_model=ImageExample, check_columns=check_columns, example_from_row=example_from_row,
     features=features, preview=preview, marker_columns=(), priority=0,
     example_columns=example_columns,
+    known_columns=("array", "ivar", "mask", "band", "psf_fwhm", "scale", "extinction", "units"),
 )

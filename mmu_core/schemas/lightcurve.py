@@ -20,7 +20,7 @@ from mmu_core.schemas.common import Array, CommonFields, decode, same_length
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "lightcurve_"
-REQUIRED = ("time", "flux", "flux_err", "mask", "band")
+REQUIRED = ("time",)  # the rest may be absent (MMU v1 folders)
 ARRAYS = ("time", "flux", "flux_err", "mask")
 
 
@@ -59,7 +59,8 @@ def example_from_row(row: dict[str, Any], prefix: str = PREFIX) -> dict[str, Any
         key = name[len(prefix):]
         if name.startswith(prefix) and key not in lc and key != "band" and np.shape(value) == time.shape:
             lc[key] = np.asarray(value).reshape(-1)
-    lc["band_names"] = [decode(b) for b in row[prefix + "band"]]
+    if prefix + "band" in row:
+        lc["band_names"] = [decode(b) for b in row[prefix + "band"]]
     return {"lightcurve": lc}
 
 
@@ -78,7 +79,8 @@ def example_columns(block: dict[str, Any], prefix: str = PREFIX) -> dict[str, An
         if name.startswith(prefix) and key not in lc and key != "band" and \
                 np.shape(value)[1:] == time.shape[1:]:
             lc[key] = value
-    lc["band_names"] = block[prefix + "band"]
+    if prefix + "band" in block:
+        lc["band_names"] = block[prefix + "band"]
     return {"lightcurve": lc}
 
 
@@ -110,7 +112,8 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
         if (name.startswith(PREFIX) and key not in lc and key != "band"
                 and tuple(spec.shape) == (n_bands, length)):
             lc[key] = list_feature(spec, n_bands * length)
-    lc["band_names"] = List(Value("string"), length=n_bands)
+    if PREFIX + "band" in specs:
+        lc["band_names"] = List(Value("string"), length=n_bands)
     return {"lightcurve": lc}
 
 
@@ -133,4 +136,5 @@ SPEC = ModalitySpec(
     example_model=LightCurveExample, check_columns=check_columns,
     example_from_row=example_from_row, features=features, preview=preview, priority=10,
     former_names=("timeseries",), example_columns=example_columns,
+    known_columns=("time", "flux", "flux_err", "mask", "band"),
 )

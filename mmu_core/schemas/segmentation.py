@@ -150,4 +150,5 @@ SPEC = ModalitySpec(
     example_model=SegmentationExample, check_columns=check_columns,
     example_from_row=example_from_row, features=features, preview=preview,
     marker_columns=(PREFIX + "array",), priority=40, example_columns=example_columns,
+    known_columns=("array", "class", "vote_fraction"),
 )

@@ -55,6 +55,8 @@ class ModalitySpec:
         these columns (or any column with the prefix when empty); specs with a higher
         ``priority`` are tried first (segmentation maps also carry ``image_`` columns).
     :param former_names: names this modality was known by (old manifests still open).
+    :param known_columns: suffixes (after ``prefix``) of every column the modality defines;
+        ``mmu info`` lists those a dataset lacks (absent is allowed, not corrupt).
     :param example_columns: optional ``(block, **options) -> fields``: the fields ``features``
         describes for a block of stored rows at once (``block``: column -> array with the rows
         first). Each field holds every row along its first axis, as
@@ -76,6 +78,7 @@ class ModalitySpec:
     marker_columns: tuple[str, ...] = ()
     priority: int = 0
     former_names: tuple[str, ...] = field(default=())
+    known_columns: tuple[str, ...] = ()  # suffixes of the columns the modality defines
     example_columns: Callable[..., dict[str, Any]] | None = None
 
     def marks(self, columns: set[str] | dict[str, Any]) -> bool:

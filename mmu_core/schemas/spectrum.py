@@ -16,24 +16,24 @@ from mmu_core.schemas.plotting import sigma_from_ivar, smoothed
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "spectrum_"
-REQUIRED = ("lambda", "flux", "ivar", "mask")
+REQUIRED: tuple[str, ...] = ()  # any subset of the arrays is a spectrum (MMU v1 folders)
 ARRAYS = ("flux", "ivar", "lsf_sigma", "lambda", "mask")
 
 
 class Spectrum(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
-    flux: Array
-    ivar: Array
+    flux: Array | None = None
+    ivar: Array | None = None
     lsf_sigma: Array | None = None
-    lambda_: Array = Field(alias="lambda")
-    mask: Array
+    lambda_: Array | None = Field(default=None, alias="lambda")
+    mask: Array | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Spectrum:
         same_length(
             {k: getattr(self, "lambda_" if k == "lambda" else k) for k in ARRAYS}, "spectrum"
         )
-        lam = np.asarray(self.lambda_, dtype=float)
+        lam = np.asarray(self.lambda_ if self.lambda_ is not None else [], dtype=float)
         if lam.size > 1 and not np.all(np.diff(lam) > 0):
             bad = int(np.argmax(np.diff(lam) <= 0))
             raise ValueError(f"spectrum lambda must increase, but lambda[{bad + 1}] <= lambda[{bad}]")
@@ -99,4 +99,5 @@ SPEC = ModalitySpec(
     name="spectrum", prefix=PREFIX, description="1-D spectra on a wavelength grid",
     example_model=SpectrumExample, check_columns=check_columns, example_from_row=example_from_row,
     features=features, preview=preview, priority=20, example_columns=example_columns,
+    known_columns=ARRAYS,
 )

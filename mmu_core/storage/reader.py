@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from mmu_core.errors import MMUError
-from mmu_core.schemas import MATCHED, canonical_name, guess_modality
+from mmu_core.schemas import MATCHED, canonical_name, get_modality, guess_modality
 from mmu_core.storage import layout
 from mmu_core.storage.access import ColumnAccess, foreign_storage
 from mmu_core.storage.columns import ColumnSpec
@@ -163,9 +163,21 @@ class Dataset:
                 for k, v in self._specs.items()
             },
             "aliases": self.aliases,
+            "absent_columns": self.absent_columns(),
             "provenance": self.manifest.provenance if self.manifest else None,
             "manifest": self.manifest is not None,
         }
+
+    def absent_columns(self) -> list[str]:
+        """The modality's columns this dataset does not store (allowed: MMU v1 folders may hold
+        any subset; the modality's readers use what is there)."""
+        try:
+            spec = get_modality(self.modality) if self.modality not in (None, MATCHED) else None
+        except ValueError:
+            return []
+        if spec is None:
+            return []
+        return [spec.prefix + c for c in spec.known_columns if spec.prefix + c not in self._specs]
 
     def side_info(self) -> dict[str, Any]:
         """What a derived dataset (concatenation, cross-match) records about this input."""
