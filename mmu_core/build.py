@@ -162,15 +162,20 @@ def build(
     registry: Registry | None = None,
     progress: ProgressSink | None = None,
     overwrite: bool = False,
+    update: bool = False,
     _dataset_dir: Path | None = None,
+    _reuse: tuple[Path, Manifest, list[str], list[str]] | None = None,
 ) -> BuildSummary:
     """Build ``out_root/survey/config`` from ``raw_dir``; resumable; a no-op when finished.
 
     The manifest records every unit's input files (size, mtime and an XXH3 of their first and
     last MiB). A rerun over a finished dataset whose inputs changed stops, naming the changed
-    files; ``overwrite=True`` (``--overwrite``) rebuilds it from scratch in a temporary folder
-    beside it and swaps it in at the end, so the old dataset stays readable until the new one
-    is in place.
+    files; ``update=True`` (``--update``) converts only the changed (and new) units, rewrites
+    only the pixels they touch (the other rows of those pixels are taken from the old files)
+    and keeps every other pixel's files as they are (hard links); ``overwrite=True``
+    (``--overwrite``) rebuilds it all. Both build in a temporary folder beside the dataset and
+    swap it in at the end, so the old dataset stays readable until the new one is in place,
+    and both give the files a fresh build of today's inputs gives.
     """
     started = time.perf_counter()
     registry = registry or get_registry()
@@ -194,12 +199,23 @@ def build(
         changed = changed_inputs(existing, keys, inputs)
         if not changed and not overwrite:
             return _summary_from_manifest(summary, existing, started, noop=True)
+        if update and not overwrite and existing.inputs and unit_map(dataset_dir) is not None:
+            stale = [k for k in existing.units if k not in inputs
+                     or inputs[k] != existing.inputs.get(k)]
+            fresh = [u for u in units if u.key not in existing.units
+                     or inputs[u.key] != existing.inputs.get(u.key)]
+            return _replace(dataset_dir, started, lambda tmp: build(
+                survey, raw_dir, out_root, config=config, options=options, workers=workers,
+                scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
+                registry=registry, progress=progress, _dataset_dir=tmp,
+                _reuse=(dataset_dir, existing, stale, [u.key for u in fresh])))
         if not overwrite:
             shown = "; ".join(changed[:10]) + (f"; ... {len(changed) - 10} more"
                                                 if len(changed) > 10 else "")
             raise BuildError(f"{dataset_dir} was built from other inputs ({shown}); rerun with "
-                             "--overwrite to rebuild it (it stays readable until the new one "
-                             "replaces it), or build to another --out")
+                             "--update to rebuild the changed units and the pixels they touch, "
+                             "or --overwrite to rebuild it all (either way it stays readable "
+                             "until the new one replaces it), or build to another --out")
         return _replace(dataset_dir, started, lambda tmp: build(
             survey, raw_dir, out_root, config=config, options=options, workers=workers,
             scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
@@ -210,6 +226,11 @@ def build(
     remove_leftovers(dataset_dir)
     remove_leftovers(staging)
     _check_plan(staging, dataset_dir, keys)
+
+    all_keys = keys
+    if _reuse is not None:  # --update: convert only the changed and new units
+        units = [u for u in units if u.key in _reuse[3]]
+        keys = [u.key for u in units]
 
     # 1. convert every unit not yet staged
     progress.start("convert units", len(units))
@@ -229,7 +250,15 @@ def build(
         r = UnitResult.from_json(res)
         results[r.key] = r
         progress.advance("convert units")
-    summary.units, summary.units_converted = len(units), len(todo)
+    summary.units, summary.units_converted = len(all_keys), len(todo)
+    kept_files: list[dict] = []
+    if _reuse is not None:  # the old rows that stay: those of touched pixels staged as a unit
+        old_dir, old, stale, _ = _reuse
+        touched = {p for k in keys for p in results[k].pixels}
+        kept, kept_files = stage_kept_rows(old_dir, old, stale, touched, staging, dataset_dir)
+        if kept is not None:
+            results[kept.key] = kept
+            keys = [*keys, kept.key]
 
     # 2. one schema for the whole build, and ids unique across units
     schema: dict[str, ColumnSpec] | None = None
@@ -261,14 +290,23 @@ def build(
     for res in run_tasks(merge_task, margs, workers=workers, scheduler=scheduler):
         files.extend(res["files"])
         progress.advance("merge pixels")
+    files.extend(kept_files)
     files.sort(key=lambda f: f["path"])
 
     # 4. index, manifest, clean up
     index = IdIndex.from_files(dataset_dir, [f["path"] for f in files])
     index.save(dataset_dir)
+    owners = [(all_keys.index(k), np.load(staging / k / IDS_NAME))
+              for k in keys if k in all_keys and results[k].failed is None]
+    if _reuse is not None:
+        owners += kept_owners(_reuse[0], _reuse[1], _reuse[2], all_keys)
+    save_unit_map(dataset_dir, index, owners)
     warnings = sorted({w for r in results.values() for w in r.warnings})
     skipped_units = [{"key": r.key, "reason": r.failed} for r in results.values() if r.failed]
     skipped_objects = [s for k in keys for s in results[k].skipped]
+    if _reuse is not None:  # what the kept units reported when they were converted
+        skipped_units += [u for u in _reuse[1].skipped_units if u["key"] not in _reuse[2]]
+        warnings = sorted(set(warnings) | set(_reuse[1].extra.get("warnings", [])))
     manifest = Manifest(
         survey=survey, config=config, modality=entry.info.modality,
         distribution=entry.distribution, plugin_version=entry.version,
@@ -277,9 +315,9 @@ def build(
         rows=int(sum(f["rows"] for f in files)),
         columns=schema_json,
         aliases=registry.aliases(survey, config),
-        pixels=sorted(by_pixel),
+        pixels=sorted({f["pixel"] for f in files}),
         files=[FileEntry(**f) for f in files],
-        units=keys,
+        units=all_keys,
         inputs=inputs,
         skipped_units=skipped_units,
         preview_columns=[c for c in entry.info.preview_columns if c in schema_json],
@@ -292,7 +330,7 @@ def build(
     save_manifest(dataset_dir, manifest)
     shutil.rmtree(staging, ignore_errors=True)
     summary = _summary_from_manifest(summary, manifest, started, noop=False)
-    summary.units, summary.units_converted = len(units), len(todo)
+    summary.units, summary.units_converted = len(all_keys), len(todo)
     return summary
 
 
@@ -333,6 +371,84 @@ def changed_inputs(manifest: Manifest, keys: list[str],
                 what = [k for k in ("size", "mtime_ns", "xxh3") if before.get(k) != now.get(k)]
                 out.append(f"{now['file']} changed ({', '.join(what)})")
     return out
+
+
+KEPT_KEY = "_kept"  # the staged pseudo-unit of an update: the old rows that stay
+UNITS_NAME = "units.npy"  # _index/units.npy: each indexed id's unit (its place in manifest.units)
+
+
+def save_unit_map(dataset_dir: Path, index: IdIndex, owners: list[tuple[int, np.ndarray]]) -> None:
+    """Record which unit each row came from (what ``--update`` needs), aligned with the index's
+    sorted ids."""
+    unit = np.full(len(index), -1, np.int32)
+    ids = np.asarray(index.ids)
+    for k, unit_ids in owners:
+        if len(unit_ids):
+            unit[np.searchsorted(ids, unit_ids.astype(ids.dtype))] = k
+    np.save(Path(dataset_dir) / layout.INDEX_DIR / UNITS_NAME, unit)
+
+
+def unit_map(dataset_dir: Path) -> np.ndarray | None:
+    """The unit of each indexed id, or ``None`` for datasets built before it was recorded."""
+    path = Path(dataset_dir) / layout.INDEX_DIR / UNITS_NAME
+    return np.load(path, mmap_mode="r") if path.is_file() else None
+
+
+def _stale_mask(old_dir: Path, old: Manifest, stale: list[str]) -> tuple[IdIndex, np.ndarray]:
+    index = IdIndex.load(old_dir)
+    numbers = [i for i, k in enumerate(old.units) if k in stale]
+    return index, np.isin(np.asarray(unit_map(old_dir)), numbers)
+
+
+def stage_kept_rows(old_dir: Path, old: Manifest, stale: list[str], touched: set[int],
+                    staging: Path, dataset_dir: Path) -> tuple[UnitResult | None, list[dict]]:
+    """For an update: stage, as one pseudo-unit, the old rows of every pixel the update
+    rewrites (pixels of stale units, or touched by the fresh ones) that no stale unit made, and
+    hard-link (copy where links fail) the files of every other pixel into ``dataset_dir``."""
+    from mmu_core.storage.reader import open_dataset
+
+    index, stale_rows = _stale_mask(old_dir, old, stale)
+    pixel_of_file = np.array([f.pixel for f in old.files], np.int64)
+    rewrite = touched | set(pixel_of_file[np.asarray(index.file)[stale_rows]].tolist())
+    linked: list[dict] = []
+    for pixel in sorted(set(old.pixels) - rewrite):
+        src, dst = old_dir / layout.pixel_dirname(pixel), dataset_dir / layout.pixel_dirname(pixel)
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.iterdir():
+            try:
+                os.link(f, dst / f.name)
+            except OSError:
+                shutil.copy2(f, dst / f.name)
+        linked += [e.model_dump() for e in old.files if e.pixel == pixel]
+    keep = ~stale_rows & np.isin(pixel_of_file[np.asarray(index.file)], sorted(rewrite))
+    if not keep.any():
+        return None, linked
+    ds = open_dataset(old_dir)
+    columns = [c for c in ds.columns if c != "healpix"]
+    stager = UnitStager(staging, KEPT_KEY)
+    try:
+        file_idx, row_idx = np.asarray(index.file)[keep], np.asarray(index.row)[keep]
+        order = np.lexsort((row_idx, file_idx))  # file by file: sequential reads
+        step = max(1, 64 * 1024 * 1024 // max(1, sum(ds.schema[c].row_bytes for c in columns)))
+        for i, a in enumerate(range(0, len(order), step)):
+            sel = order[a:a + step]
+            stager.add(ds.read_rows(file_idx[sel], row_idx[sel], columns), i)
+    except BaseException:
+        stager.abort()
+        raise
+    finally:
+        ds.close()
+    return stager.finish(UnitResult(key=KEPT_KEY)), linked
+
+
+def kept_owners(old_dir: Path, old: Manifest, stale: list[str],
+                keys: list[str]) -> list[tuple[int, np.ndarray]]:
+    """The unit of every old row an update keeps, as places in the new unit list."""
+    index, stale_rows = _stale_mask(old_dir, old, stale)
+    units = np.asarray(unit_map(old_dir))
+    ids = np.asarray(index.ids)
+    return [(keys.index(k), ids[~stale_rows & (units == i)])
+            for i, k in enumerate(old.units) if k in keys and k not in stale]
 
 
 def _replace(dataset_dir: Path, started: float, rebuild: Any) -> BuildSummary:

@@ -214,6 +214,9 @@ def build(
     overwrite: bool = typer.Option(
         False, "--overwrite",
         help="rebuild a finished dataset from scratch (swapped in when complete)"),
+    update: bool = typer.Option(
+        False, "--update",
+        help="rebuild only the units whose inputs changed and the pixels they touch"),
     compression: str = typer.Option(
         "auto", "--compression",
         help="auto (gzip where it saves >= 50%, >= 80% for rows of 16 kB+), gzip, lzf or none",
@@ -233,7 +236,7 @@ def build(
             summary = run_build(
                 survey, raw, out, config=config, options=options, workers=workers,
                 scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
-                registry=registry, progress=progress, overwrite=overwrite,
+                registry=registry, progress=progress, overwrite=overwrite, update=update,
             )
     except MMUError as exc:
         _fail(str(exc))

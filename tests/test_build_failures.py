@@ -106,3 +106,42 @@ def test_a_changed_input_stops_the_rerun_and_overwrite_rebuilds(tmp_path):
     assert _digest(again.path) == _digest(fresh.path) != old
     assert not [p for p in (tmp_path / "out").rglob("*") if ".tmp-" in p.name]
     assert build("toyimg", tmp_path / "raw", tmp_path / "out", registry=registry).noop
+
+
+def test_update_rebuilds_the_changed_unit_and_equals_a_fresh_build(tmp_path):
+    import json
+
+    from mmu_core.storage.manifest import load_manifest
+
+    registry = testing.plugin_registry(ToyPlugin())
+    raw = tmp_path / "raw"
+    # units in distinct patches of sky, each with a file of its own
+    units = []
+    for i, ra in enumerate((20.0, 60.0, 100.0, 140.0)):
+        units += write_units(tmp_path / f"u{i}", n_units=1, n=80, ra=ra, dec=10.0, radius=1.0,
+                             seed=i)
+    for i, u in enumerate(units):
+        u["key"], u["id0"] = f"u{i:03d}", 10_000_000 * (i + 1)
+    raw.mkdir()
+    (raw / "units.json").write_text(json.dumps(units))
+    for u in units:
+        (raw / f"{u['key']}.json").write_text(json.dumps(u))
+    first = build("toyimg", raw, tmp_path / "out", registry=registry)
+    old = load_manifest(first.path)
+    untouched = {f.path: (first.path / f.path).stat().st_ino for f in old.files}
+
+    units[2]["seed"] += 7  # one unit's rows change, in its own pixels
+    (raw / "u002.json").write_text(json.dumps(units[2]))
+    updated = build("toyimg", raw, tmp_path / "out", registry=registry, update=True)
+    assert updated.units_converted == 1 and updated.units == 4
+    fresh = build("toyimg", raw, tmp_path / "fresh", registry=registry)
+    assert _digest(updated.path) == _digest(fresh.path)
+    assert validate(updated.path, strict=True).ok
+    new = load_manifest(updated.path)
+    changed_pixels = {f.pixel for f in new.files} - {f.pixel for f in old.files} | {
+        f.pixel for f in old.files if (updated.path / f.path).exists()
+        and (updated.path / f.path).stat().st_ino != untouched[f.path]}
+    kept = [p for p, ino in untouched.items() if (updated.path / p).exists()
+            and (updated.path / p).stat().st_ino == ino]
+    assert kept and changed_pixels  # other pixels' files kept as they were (hard links)
+    assert build("toyimg", raw, tmp_path / "out", registry=registry).noop

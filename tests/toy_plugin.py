@@ -76,8 +76,15 @@ class ToyPlugin:
     @hookimpl
     def mmu_discover(self, survey, config, raw_dir):
         spec = json.loads((Path(raw_dir) / "units.json").read_text())
-        return [WorkUnit(survey=survey, config=config, key=u["key"], files=["units.json"],
-                         ra=u["ra"], dec=u["dec"], meta=u) for u in spec]
+        out = []
+        for u in spec:
+            own = Path(raw_dir) / f"{u['key']}.json"  # a unit with a file of its own
+            if own.is_file():
+                u = json.loads(own.read_text())
+            out.append(WorkUnit(survey=survey, config=config, key=u["key"],
+                                files=[own.name if own.is_file() else "units.json"],
+                                ra=u["ra"], dec=u["dec"], meta=u))
+        return out
 
     @hookimpl
     def mmu_convert(self, unit, context):
