@@ -12,6 +12,7 @@ import pytest
 
 import mmu_core
 from mmu_core.storage.integrity import CorruptDataError
+from mmu_core.storage.reader import DatasetError
 from mmu_core.validate import validate
 
 
@@ -94,7 +95,7 @@ def test_a_corrupt_header_names_the_file(dataset):
     ids = ds.read_rows([0], [0], ["object_id"])["object_id"]
     ds.close()
     _flip(path, 0, 64)  # the HDF5 superblock
-    with pytest.raises(mmu_core.storage.reader.DatasetError, match=str(path)):
+    with pytest.raises(DatasetError, match=str(path)):
         mmu_core.open_dataset(dataset).get(ids)
     report = validate(dataset)
     assert any(p.file == ds.relpaths[0] and "cannot be opened" in p.message
@@ -161,9 +162,9 @@ def test_a_column_stored_outside_the_file_is_refused(dataset, tmp_path, kind):
             h.create_virtual_dataset(name, layout)
 
     _replace_column(path, "mag", make)
-    with pytest.raises(mmu_core.storage.reader.DatasetError, match=r"column 'mag'.*refused"):
+    with pytest.raises(DatasetError, match=r"column 'mag'.*refused"):
         mmu_core.open_dataset(dataset).get(ids, columns=["mag"])
-    with pytest.raises(mmu_core.storage.reader.DatasetError, match=str(path)):
+    with pytest.raises(DatasetError, match=str(path)):
         mmu_core.open_dataset(dataset).get(ids, columns=["image_array"])  # the file, any column
     report = validate(dataset)
     hits = [p for p in report.problems if p.file == rel and p.column == "mag"]
@@ -177,7 +178,7 @@ def test_manifest_paths_and_symlinks_stay_inside_the_folder(dataset, tmp_path):
     good = manifest["files"][0]["path"]
     manifest["files"][0]["path"] = "../../x.hdf5"
     (dataset / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(mmu_core.storage.reader.DatasetError, match=r"'\.\./\.\./x\.hdf5'.*refused"):
+    with pytest.raises(DatasetError, match=r"'\.\./\.\./x\.hdf5'.*refused"):
         mmu_core.open_dataset(dataset)
     report = validate(dataset)
     assert any(p.file == "../../x.hdf5" and "refused" in p.message for p in report.problems)
@@ -188,7 +189,24 @@ def test_manifest_paths_and_symlinks_stay_inside_the_folder(dataset, tmp_path):
     (dataset / good).rename(outside)
     (dataset / good).symlink_to(outside)
     ds = mmu_core.open_dataset(dataset)
-    with pytest.raises(mmu_core.storage.reader.DatasetError, match="outside the dataset folder"):
+    with pytest.raises(DatasetError, match="outside the dataset folder"):
         ds.read_rows([0], [0], ["object_id"])
     assert any(p.file == good and "outside the dataset folder" in p.message
                for p in validate(dataset).problems)
+
+
+def test_a_v1_folder_with_an_external_link_is_refused_when_opened(tmp_path):
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as o:
+        o["mag"] = np.frombuffer(SECRET[:80], "f4")
+    folder = tmp_path / "v1" / "cfg" / "healpix=7"
+    folder.mkdir(parents=True)
+    with h5py.File(folder / "001-of-001.hdf5", "w") as h:
+        h["object_id"] = np.arange(20, dtype=np.int64)
+        h["ra"], h["dec"] = np.full(20, 10.0), np.full(20, 10.0)
+        h["mag"] = h5py.ExternalLink(str(secret), "mag")
+    with pytest.raises(DatasetError,
+                       match=r"001-of-001\.hdf5: column 'mag' is an HDF5 external link"):
+        mmu_core.open_dataset(tmp_path / "v1" / "cfg")
+    assert any(p.column == "mag" and "external link" in p.message
+               for p in validate(tmp_path / "v1" / "cfg").problems)
