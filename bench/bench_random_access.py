@@ -3,7 +3,8 @@
 Datasets of 5x160x160 float32 stamps (512 kB a row) are generated, stored three ways, and the
 same 1,000 random ids are fetched from each:
 
-- **mmu**: ``open_dataset(path).get(ids, columns=["image_array"])`` (id index + row chunks);
+- **mmu**: ``open_dataset(path).get(ids, columns=["image_array"])`` (id index + memory-mapped
+  contiguous column, every row checked against its digest);
 - **h5py loop**: the same mmu files read the way MMU v1 loaders did — open every file, find
   the ids with argsort/searchsorted, then one ``d[i]`` per row;
 - **Parquet**: one Parquet file of the same rows (pyarrow, 256-row row groups), read with an
@@ -36,14 +37,12 @@ from mmu_core.storage.manifest import FileEntry, Manifest, save_manifest  # noqa
 from mmu_core.storage.writer import describe_pixel_files, write_rows  # noqa: E402
 
 ROW_BYTES = 5 * 160 * 160 * 4
-NOTE = """Reading: mmu's time is flat in dataset size (0.22-0.27 s for 1,000 ids from 0.5 to 8 GB) because
-ids are found in the memory-mapped index and each stamp is one chunk read straight into the
-output (one row read = one 512 kB chunk, 1.5-2.6 ms for a single id including opening). The
-Parquet filter reads and decodes whole row groups: 20-44x slower, growing with the file. The
-"h5py loop" baseline reads the same row-chunked, id-sorted files that mmu wrote, one `d[i]` per
-row after scanning every file's ids; it moves the same 512 MB, so it can only lose on the id
-search and per-row overhead (1.3-3x here). Fetching 512 MB costs ~0.25 s of memory bandwidth on
-this machine, which is where mmu sits."""
+NOTE = """Reading: mmu finds ids in the memory-mapped index and reads each stamp from the
+contiguous column through a memory map (one row = its 512 kB, copied once, then hashed against
+its XXH3 digest), so its time follows the bytes asked for, not the dataset's size. The Parquet
+filter reads and decodes whole row groups, growing with the file. The "h5py loop" baseline
+reads the same files that mmu wrote, one `d[i]` per row after scanning every file's ids: it
+moves the same bytes, so it can only lose on the id search and per-row overhead."""
 BATCH = 256
 
 

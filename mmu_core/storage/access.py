@@ -1,9 +1,10 @@
-"""Reading one stored column of one file, checked: through a memory map where the column is
-contiguous and uncompressed, through h5py where it is chunked.
+"""Reading one stored column of one file, checked: positional reads (large rows) or a memory
+map (small rows) where the column is contiguous and uncompressed, h5py where it is chunked.
 
-A contiguous column's rows are read at the memory's speed: ``np.memmap`` at the dataset's
-byte offset, fancy-indexed. (h5py's own fancy indexing of the same rows is ~2x slower, and on
-one-row chunks ~20x.) Every read is verified: the blocks of rows it touched are hashed and
+A contiguous column's rows are read at the memory's speed, at the dataset's byte offset:
+rows of 4 kB and more with one ``os.preadv`` per run of consecutive rows straight into the
+output, smaller ones from a memory map, fancy-indexed. (h5py's own fancy indexing of the same
+rows is ~2x slower, and on one-row chunks ~20x.) Every read is verified: the blocks of rows it touched are hashed and
 compared with the column's digests (:mod:`mmu_core.storage.integrity`); chunked columns are
 verified by HDF5's Fletcher32 filter. Any failure becomes a :class:`CorruptDataError` naming
 the file, the column and the rows.
@@ -11,6 +12,7 @@ the file, the column and the rows.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from mmu_core.storage.integrity import CorruptDataError, bad_blocks, read_digests, verify_rows
 
+PREAD_MIN_ROW_BYTES = 4096  # contiguous rows this large are read with pread, smaller ones mapped
 SMALL_COLUMN_BYTES = 8 * 1024 * 1024  # a chunked column this small is read whole
 CACHED_COLUMN_BYTES = 1024 * 1024  # ... and kept decoded when this small (catalog columns)
 
@@ -58,12 +61,49 @@ class ColumnAccess:
         self.checks = read_digests(self.dataset)
         self.mm: np.ndarray | None = None
         self._decoded: np.ndarray | None = None  # a small chunked column, read whole once
+        self.row_bytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        self.offset: int | None = None  # file offset of a contiguous column read with pread
+        self._fd: int | None = None
         if memory_map and self.dataset.chunks is None and self.n:
             offset = self.dataset.id.get_offset()
             if offset is not None and self.dataset.dtype == self.dtype:
-                # a plain ndarray view of the map: slicing it skips np.memmap's overhead
-                self.mm = np.memmap(path, dtype=self.dtype, mode="r", offset=offset,
-                                    shape=(self.n, *self.shape)).view(np.ndarray)
+                if self.row_bytes >= PREAD_MIN_ROW_BYTES:
+                    # Large rows: one positional read per run of rows, straight into the
+                    # output. Measured on 500 random 31 kB rows: 2.7-7 ms, against 16 ms
+                    # through a fresh memory map (page faults on every new mapping).
+                    self.offset = int(offset)
+                else:
+                    # a plain ndarray view of the map: slicing it skips np.memmap's overhead
+                    self.mm = np.memmap(path, dtype=self.dtype, mode="r", offset=offset,
+                                        shape=(self.n, *self.shape)).view(np.ndarray)
+
+    def _pread(self, first: int, count: int, out: np.ndarray) -> None:
+        """Rows ``first`` .. ``first + count - 1`` into ``out`` (contiguous, ``count`` rows)."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        view = memoryview(out).cast("B")
+        pos, done, total = self.offset + first * self.row_bytes, 0, count * self.row_bytes
+        while done < total:
+            got = os.preadv(self._fd, [view[done:total]], pos + done)
+            if got <= 0:
+                raise OSError(f"the file ends before row {first + count - 1} (truncated?)")
+            done += got
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _pread_rows(self, rows: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        out = np.empty((len(rows), *self.shape), self.dtype) if out is None else out
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(),
+                        strict=True):
+            self._pread(int(rows[a]), b - a, out[a:b])
+        return out
 
     @property
     def checked(self) -> bool:
@@ -92,7 +132,7 @@ class ColumnAccess:
                 raise self._fail(rows, f"checksum mismatch in stored row {bad} (the file is "
                                  "corrupt)")
             return
-        source = self.mm if self.mm is not None else self.dataset
+        source = self.mm if self.mm is not None else self._block_source()
         try:
             bad = bad_blocks(source, blocks, per_block, expected, self.n)
         except OSError as exc:
@@ -102,20 +142,48 @@ class ColumnAccess:
             raise self._fail(rows, f"checksum mismatch in stored rows {a}-"
                              f"{min(self.n, a + per_block) - 1} (the file is corrupt)")
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        """``column[rows]`` for sorted rows (repeats allowed), verified."""
+    def _block_source(self) -> Any:
+        """Something sliced by rows that reads the stored bytes (for block checks)."""
+        if self.offset is None:
+            return self.dataset
+        column = self
+
+        class _Rows:
+            def __getitem__(self, s: slice) -> np.ndarray:
+                return column.slice_raw(s.start, s.stop)
+
+        return _Rows()
+
+    def slice_raw(self, a: int, b: int) -> np.ndarray:
+        """Rows ``a:b`` as stored, unchecked (what block checks hash)."""
+        out = np.empty((max(0, b - a), *self.shape), self.dtype)
+        if b > a:
+            self._pread(a, b - a, out)
+        return out
+
+    def take(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``column[rows]`` for sorted rows (repeats allowed), verified; written into ``out``
+        (``len(rows)`` rows) when given, which saves a copy of the bytes."""
         rows = np.asarray(rows)
-        if len(rows) > 1 and rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
-            return self.slice(int(rows[0]), int(rows[-1]) + 1)  # one run: a sequential read
+        run = (len(rows) > 1 and rows[-1] - rows[0] + 1 == len(rows)
+               and bool(np.all(np.diff(rows) == 1)))
         try:
-            if self.mm is not None:
-                data = self.mm[rows]
+            if run:  # one run of rows: a sequential read
+                data = self.slice(int(rows[0]), int(rows[-1]) + 1, out=out)
+                return data
+            if self.offset is not None:
+                data = self._pread_rows(rows, out)
+            elif self.mm is not None:
+                data = np.take(self.mm, rows, axis=0, out=out) if out is not None else self.mm[rows]
             else:
                 data = self._h5_take(rows)
+                if out is not None:
+                    out[...] = data
+                    data = out
         except (OSError, ValueError, RuntimeError) as exc:
             raise self._fail(rows, f"HDF5 could not read them ({exc})") from None
         if self.checks is not None:
-            self._verify(np.asarray(rows) // self.checks[0], rows, data)
+            self._verify(rows // self.checks[0], rows, data)
         return data
 
     def _h5_take(self, rows: np.ndarray) -> np.ndarray:
@@ -147,13 +215,30 @@ class ColumnAccess:
                 out[i:j] = ds[a:b][rows[i:j] - a]
         return out
 
-    def slice(self, a: int, b: int) -> np.ndarray:
-        """``column[a:b]`` (a copy), verified."""
+    def slice(self, a: int, b: int, out: np.ndarray | None = None) -> np.ndarray:
+        """``column[a:b]`` (a copy, into ``out`` when given), verified."""
         try:
-            data = np.array(self.mm[a:b]) if self.mm is not None else self.dataset[a:b]
+            if self.offset is not None:
+                data = np.empty((b - a, *self.shape), self.dtype) if out is None else out
+                if b > a:
+                    self._pread(a, b - a, data)
+            elif self.mm is not None:
+                if out is None:
+                    data = np.array(self.mm[a:b])
+                else:
+                    out[...] = self.mm[a:b]
+                    data = out
+            elif out is not None:
+                self.dataset.read_direct(out, np.s_[a:b])
+                data = out
+            else:
+                data = self.dataset[a:b]
         except (OSError, ValueError, RuntimeError) as exc:
             raise self._fail(slice(a, b), f"HDF5 could not read them ({exc})") from None
         if self.checks is not None and b > a:
             per_block = self.checks[0]
-            self._verify(np.arange(a // per_block, (b - 1) // per_block + 1), slice(a, b))
+            if per_block == 1:
+                self._verify(np.arange(a, b), slice(a, b), data)
+            else:
+                self._verify(np.arange(a // per_block, (b - 1) // per_block + 1), slice(a, b))
         return data

@@ -2,11 +2,12 @@
 
 Two mechanisms, one per storage layout (docs/format.md, "Integrity"):
 
-- **Contiguous columns** (uncompressed, read through memory maps at the file's speed) carry a
-  checksum per block of rows in two attributes of their HDF5 dataset: ``mmu_block_rows``
-  (rows per block) and ``mmu_xxh3`` (uint64, one XXH3-64 digest of each block's bytes as
-  stored). A read hashes the blocks it touched and compares. Blocks hold about
-  ``BLOCK_BYTES``, so a single-row read of a large column hashes about one row.
+- **Contiguous columns** (uncompressed, read at the file's speed: positional reads for large
+  rows, memory maps for small ones) carry a checksum per block of rows in two attributes of
+  their HDF5 dataset: ``mmu_block_rows`` (rows per block) and ``mmu_xxh3`` (uint64, one
+  XXH3-64 digest of each block's bytes as stored). A read hashes the blocks it touched and
+  compares. Rows of 4 kB and more are a block each (a read hashes exactly what it read);
+  smaller rows are grouped into blocks of about ``BLOCK_BYTES``.
 - **Chunked columns** (compressed) use HDF5's own Fletcher32 filter per chunk, which HDF5
   checks as it decompresses.
 
@@ -35,8 +36,15 @@ class CorruptDataError(MMUError):
     """Stored bytes do not match their checksum (or HDF5 could not read them)."""
 
 
+ONE_ROW_BLOCKS_FROM = 4096  # rows at least this large get a digest each
+
+
 def block_rows(row_bytes: int) -> int:
-    """Rows per checksum block for a column with rows of ``row_bytes``."""
+    """Rows per checksum block for a column with rows of ``row_bytes``: one for rows of 4 kB
+    and more (they are read one by one at random, and a read then hashes exactly what it
+    read), else about ``BLOCK_BYTES`` of rows."""
+    if row_bytes >= ONE_ROW_BLOCKS_FROM:
+        return 1
     return max(1, BLOCK_BYTES // max(1, row_bytes))
 
 

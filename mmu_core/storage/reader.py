@@ -246,7 +246,7 @@ class Dataset:
             if len(self._handles) > MAX_OPEN_FILES:
                 old_i, old = self._handles.popitem(last=False)
                 for key in [k for k in self._access if k[0] == old_i]:
-                    del self._access[key]
+                    self._access.pop(key).close()
                 old.close()
         else:
             self._handles.move_to_end(i)
@@ -266,6 +266,8 @@ class Dataset:
         return access
 
     def close(self) -> None:
+        for access in self._access.values():
+            access.close()
         self._access.clear()
         for h in self._handles.values():
             h.close()
@@ -295,7 +297,12 @@ class Dataset:
         self, file_i: int, rows: np.ndarray, stored: str, out: np.ndarray, dest: np.ndarray
     ) -> None:
         """``out[dest[k]] = column[rows[k]]`` for one file; rows sorted ascending."""
-        if len(rows):
+        if not len(rows):
+            return
+        d0 = int(dest[0])
+        if dest[-1] - d0 + 1 == len(dest) and bool(np.all(np.diff(dest) == 1)):
+            self.column(file_i, stored).take(rows, out=out[d0 : d0 + len(dest)])  # no scatter
+        else:
             out[dest] = self.column(file_i, stored).take(rows)
 
     def read_rows(
