@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -31,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import machine, write_section  # noqa: E402
+from report import best_time, machine, write_section  # noqa: E402
 
 import mmu_core  # noqa: E402
 from mmu_core.storage.integrity import block_rows, digests  # noqa: E402
@@ -74,13 +73,7 @@ def alternatives(path: Path, root: Path) -> tuple[Path, Path]:
 
 
 def best(fn, repeat: int = 5) -> float:
-    fn()  # warm the page cache and the lazily built structures
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_time(fn, repeat, warm=True)
 
 
 def main() -> None:

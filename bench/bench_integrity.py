@@ -19,25 +19,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import machine, write_section  # noqa: E402
+from report import best_time, machine, write_section  # noqa: E402
 
 from mmu_core.storage.integrity import block_rows, digests, verify_rows  # noqa: E402
 
 
 def best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_time(fn, repeat, warm=False)
 
 
 def contiguous(path: Path, data: np.ndarray, picks: np.ndarray) -> list[str]:

@@ -12,6 +12,21 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nRun on demand (`make bench` or the command in each section); never part of `make test`.\n"
 
 
+def best_time(fn, repeat: int = 3, warm: bool = True) -> float:
+    """The shortest of ``repeat`` timed calls of ``fn`` (after one untimed call when ``warm``):
+    the run least disturbed by other work on a shared machine."""
+    import time
+
+    if warm:
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def machine() -> str:
     import os
 
