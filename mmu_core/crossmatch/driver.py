@@ -18,6 +18,7 @@ from mmu_core.crossmatch.errors import CrossMatchError
 from mmu_core.crossmatch.match import match_blocks
 from mmu_core.crossmatch.parts import BlockPart
 from mmu_core.crossmatch.plan import DEFAULT_TASK_ROWS, plan_blocks, rows_per_pixel
+from mmu_core.crossmatch.positions import open_inputs
 from mmu_core.crossmatch.resolve import settle_across_blocks
 from mmu_core.crossmatch.writers import (
     CATALOG_NAME,
@@ -27,7 +28,7 @@ from mmu_core.crossmatch.writers import (
     write_matched_dataset,
 )
 from mmu_core.storage import layout
-from mmu_core.storage.reader import Dataset, as_dataset, open_dataset
+from mmu_core.storage.reader import Dataset, open_dataset
 
 HOW = ("nearest", "all")
 
@@ -142,7 +143,7 @@ def cross_match(
         raise CrossMatchError(f"radius must be a positive number of arcsec, got {radius_arcsec!r}")
     algorithm = _algorithm(how, radius_arcsec, algorithm)
     nearest = how == "nearest"  # the one-to-one rule, settled across blocks
-    lds, rds = as_dataset(left), as_dataset(right)
+    lds, rds, sidecars = open_inputs(left, right, workers)
     out = None if out is None else Path(out)
     if out is not None:
         check_out(out, out / matched_dirname(lds, rds), overwrite)
@@ -172,8 +173,8 @@ def cross_match(
         parts: list[BlockPart | None] = [None] * len(blocks)
         written = 0
         try:
-            for part in match_blocks(lds, rds, blocks, radius_arcsec, algorithm, nearest,
-                                     workers, scheduler, parts_dir,
+            for part in match_blocks(lds, rds, sidecars, blocks, radius_arcsec, algorithm,
+                                     nearest, workers, scheduler, parts_dir,
                                      return_tables=stream or parts_dir is None,
                                      largest_first=not stream):
                 parts[part.block] = part

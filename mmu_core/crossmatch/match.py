@@ -42,7 +42,8 @@ def pair_order(left_rank: np.ndarray, right_id: np.ndarray) -> np.ndarray:
 
 def match_task(
     block: int, left_files: list[FileRef], right_files: list[FileRef],
-    id_dtypes: tuple[str, str], radius_arcsec: float, algorithm: MatchAlgorithm,
+    id_dtypes: tuple[str, str], sidecars: tuple[str | None, str | None],
+    radius_arcsec: float, algorithm: MatchAlgorithm,
     nearest: bool, shared_right_pixels: list[int], part_path: str | None, return_table: bool,
 ) -> BlockPart:
     """Task: the pairs whose left object lies in the left files' pixels, sorted by (healpix,
@@ -52,8 +53,8 @@ def match_task(
     as they come)."""
     import pyarrow as pa
 
-    left = read_positions(left_files, id_dtypes[0])
-    right = read_positions(right_files, id_dtypes[1])
+    left = read_positions(left_files, id_dtypes[0], sidecars[0])
+    right = read_positions(right_files, id_dtypes[1], sidecars[1])
     pairs = algorithm.match(left, right, radius_arcsec)
     if not isinstance(pairs, BlockPairs):
         raise TypeError(f"{algorithm!r}.match returned {type(pairs).__name__}, not BlockPairs")
@@ -107,21 +108,24 @@ def match_task(
 
 
 def match_blocks(
-    lds: Dataset, rds: Dataset, blocks: list[Block], radius_arcsec: float,
+    lds: Dataset, rds: Dataset, sidecars: tuple[Path | None, Path | None], blocks: list[Block],
+    radius_arcsec: float,
     algorithm: MatchAlgorithm, nearest: bool, workers: int, scheduler: str | None,
     parts_dir: Path | None, return_tables: bool, largest_first: bool,
 ) -> Iterator[BlockPart]:
     """Run the match tasks; yield their parts as they finish (``part.block`` is the block's
-    index in ``blocks``, which are in healpix order)."""
+    index in ``blocks``, which are in healpix order). ``sidecars``: the folders of the two
+    sides' positions sidecars (:func:`~mmu_core.crossmatch.positions.open_inputs`)."""
     lfiles, rfiles = files_by_pixel(lds), files_by_pixel(rds)
     id_dtypes = (lds.schema["object_id"].dtype, rds.schema["object_id"].dtype)
+    sides = tuple(None if s is None else str(s) for s in sidecars)
     readers: dict[int, int] = {}
     for b in blocks:
         for p in b.right:
             readers[p] = readers.get(p, 0) + 1
     args = [
         (i, [f for p in b.left for f in lfiles[p]], [f for p in b.right for f in rfiles[p]],
-         id_dtypes, float(radius_arcsec), algorithm, nearest,
+         id_dtypes, sides, float(radius_arcsec), algorithm, nearest,
          [p for p in b.right if readers[p] > 1],
          None if parts_dir is None else str(parts_dir / f"block-{i:05d}.arrow"),
          return_tables)
