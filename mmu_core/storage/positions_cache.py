@@ -282,6 +282,8 @@ def sidecar_folders(folders: Sequence[Folder], workers: int = 1,
     pending: list[tuple[int, _Pending]] = []
     try:
         for k, f in enumerate(folders):
+            if f in folders[:k]:  # the same folder twice (a self-match): once is enough
+                continue
             if load_positions(f.path) is not None:
                 out[k] = f.path / layout.INDEX_DIR
                 continue
@@ -303,6 +305,8 @@ def sidecar_folders(folders: Sequence[Folder], workers: int = 1,
                     out[k] = _finish(p)
                 except OSError as exc:
                     _unwritable(p.folder, exc)
+        for k, f in enumerate(folders):
+            out[k] = out[list(folders).index(f)]
     finally:
         for _, p in pending:
             shutil.rmtree(p.tmp, ignore_errors=True)
