@@ -15,6 +15,21 @@ from mmu_core import testing  # noqa: E402
 from mmu_core.build import build  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Caches the core keeps (the v1 positions sidecars) go to a temporary folder, never to the
+    user's cache directory."""
+    import os
+
+    old = os.environ.get("MMU_CACHE")
+    os.environ["MMU_CACHE"] = str(tmp_path_factory.mktemp("mmu_cache"))
+    yield
+    if old is None:
+        os.environ.pop("MMU_CACHE", None)
+    else:
+        os.environ["MMU_CACHE"] = old
+
+
 @pytest.fixture
 def toy_registry():
     registry = testing.plugin_registry(ToyPlugin())
