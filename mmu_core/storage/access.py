@@ -132,9 +132,8 @@ class ColumnAccess:
                 raise self._fail(rows, f"checksum mismatch in stored row {bad} (the file is "
                                  "corrupt)")
             return
-        source = self.mm if self.mm is not None else self._block_source()
         try:
-            bad = bad_blocks(source, blocks, per_block, expected, self.n)
+            bad = bad_blocks(self._stored_rows, blocks, per_block, expected, self.n)
         except OSError as exc:
             raise self._fail(rows, f"unreadable ({exc})") from None
         if bad:
@@ -142,20 +141,12 @@ class ColumnAccess:
             raise self._fail(rows, f"checksum mismatch in stored rows {a}-"
                              f"{min(self.n, a + per_block) - 1} (the file is corrupt)")
 
-    def _block_source(self) -> Any:
-        """Something sliced by rows that reads the stored bytes (for block checks)."""
-        if self.offset is None:
-            return self.dataset
-        column = self
-
-        class _Rows:
-            def __getitem__(self, s: slice) -> np.ndarray:
-                return column.slice_raw(s.start, s.stop)
-
-        return _Rows()
-
-    def slice_raw(self, a: int, b: int) -> np.ndarray:
+    def _stored_rows(self, a: int, b: int) -> np.ndarray:
         """Rows ``a:b`` as stored, unchecked (what block checks hash)."""
+        if self.mm is not None:
+            return self.mm[a:b]
+        if self.offset is None:
+            return self.dataset[a:b]
         out = np.empty((max(0, b - a), *self.shape), self.dtype)
         if b > a:
             self._pread(a, b - a, out)

@@ -20,6 +20,7 @@ reported so by ``mmu validate``, never as corrupt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,15 +49,20 @@ def block_rows(row_bytes: int) -> int:
     return max(1, BLOCK_BYTES // max(1, row_bytes))
 
 
+def digest_of(rows: np.ndarray) -> int:
+    """The XXH3-64 digest of some rows' bytes as stored."""
+    rows = np.ascontiguousarray(rows)
+    return xxhash.xxh3_64_intdigest(rows.reshape(len(rows), -1).view(np.uint8) if len(rows)
+                                    else rows)
+
+
 def digests(data: np.ndarray, rows_per_block: int) -> np.ndarray:
     """The XXH3-64 digest of each block of ``rows_per_block`` rows of ``data`` (the last
     block may be shorter)."""
-    data = np.ascontiguousarray(data)
     n = len(data)
     out = np.empty((n + rows_per_block - 1) // rows_per_block, np.uint64)
-    flat = data.reshape(n, -1).view(np.uint8) if n else data
     for k, a in enumerate(range(0, n, rows_per_block)):
-        out[k] = xxhash.xxh3_64_intdigest(flat[a : a + rows_per_block])
+        out[k] = digest_of(data[a : a + rows_per_block])
     return out
 
 
@@ -74,16 +80,15 @@ def read_digests(dataset: Any) -> tuple[int, np.ndarray] | None:
     return int(attrs[BLOCK_ROWS_ATTR]), np.asarray(attrs[DIGEST_ATTR], np.uint64)
 
 
-def bad_blocks(source: Any, blocks: np.ndarray, rows_per_block: int, expected: np.ndarray,
-               n_rows: int) -> list[int]:
-    """The blocks among ``blocks`` whose bytes in ``source`` (anything sliced by rows: a
-    memory map or an h5py dataset) do not match ``expected``."""
+def bad_blocks(read: Callable[[int, int], np.ndarray], blocks: np.ndarray,
+               rows_per_block: int, expected: np.ndarray, n_rows: int) -> list[int]:
+    """The blocks among ``blocks`` whose bytes, as ``read(a, b)`` returns rows ``a:b``, do
+    not match ``expected``."""
     bad = []
     for k in np.unique(blocks).tolist():
         a = k * rows_per_block
-        chunk = np.ascontiguousarray(source[a : min(n_rows, a + rows_per_block)])
-        flat = chunk.reshape(len(chunk), -1).view(np.uint8) if len(chunk) else chunk
-        if k >= len(expected) or xxhash.xxh3_64_intdigest(flat) != int(expected[k]):
+        if k >= len(expected) or digest_of(read(a, min(n_rows, a + rows_per_block))) != int(
+                expected[k]):
             bad.append(k)
     return bad
 
@@ -92,7 +97,7 @@ def verify_rows(data: np.ndarray, rows: np.ndarray, expected: np.ndarray) -> int
     """For a column with one row per block: the first of ``rows`` whose bytes in ``data``
     (``data[k]`` holds row ``rows[k]``) do not match ``expected``, or ``None``."""
     flat = np.ascontiguousarray(data).reshape(len(data), -1).view(np.uint8)
-    digest = xxhash.xxh3_64_intdigest
+    digest = xxhash.xxh3_64_intdigest  # per row, on one flat view: no copy per row
     for k, r in enumerate(rows.tolist()):
         if r >= len(expected) or digest(flat[k]) != int(expected[r]):
             return r

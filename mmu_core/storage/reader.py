@@ -64,6 +64,7 @@ class Dataset:
         self._handles: OrderedDict[int, h5py.File] = OrderedDict()
         self._access: dict[tuple[int, str], ColumnAccess] = {}
         self.memory_map = memory_map
+        self._guessed: str | None = None  # the modality of a folder without a manifest
         self._index: IdIndex | None = None
 
     def _confined(self, relpath: str) -> layout.ShardFile:
@@ -90,9 +91,10 @@ class Dataset:
         guessed from the stored columns."""
         if self.manifest and self.manifest.modality:
             return canonical_name(self.manifest.modality)
-        if self._files_attr("namespaces"):
-            return MATCHED
-        return guess_modality(self._specs)
+        if self._guessed is None:  # read once: row_to_example asks for it every row
+            self._guessed = (MATCHED if self._files_attr("namespaces")
+                             else guess_modality(self._specs) or "")
+        return self._guessed or None
 
     def sides(self) -> dict[str, dict[str, Any]]:
         """A matched dataset's sides: namespace -> what it records of that input (survey,
