@@ -195,18 +195,29 @@ def test_manifest_paths_and_symlinks_stay_inside_the_folder(dataset, tmp_path):
                for p in validate(dataset).problems)
 
 
-def test_a_v1_folder_with_an_external_link_is_refused_when_opened(tmp_path):
+@pytest.mark.parametrize("kind,says", [("external_link", "an HDF5 external link"),
+                                        ("external_storage", "stored in external raw files"),
+                                        ("virtual", "a virtual dataset")])
+def test_a_v1_folder_with_a_column_stored_elsewhere_is_refused_when_opened(tmp_path, kind, says):
     secret = tmp_path / "secret.h5"
     with h5py.File(secret, "w") as o:
         o["mag"] = np.frombuffer(SECRET[:80], "f4")
+    raw = tmp_path / "secret.bin"
+    raw.write_bytes(SECRET[:80])
     folder = tmp_path / "v1" / "cfg" / "healpix=7"
     folder.mkdir(parents=True)
     with h5py.File(folder / "001-of-001.hdf5", "w") as h:
         h["object_id"] = np.arange(20, dtype=np.int64)
         h["ra"], h["dec"] = np.full(20, 10.0), np.full(20, 10.0)
-        h["mag"] = h5py.ExternalLink(str(secret), "mag")
-    with pytest.raises(DatasetError,
-                       match=r"001-of-001\.hdf5: column 'mag' is an HDF5 external link"):
+        if kind == "external_link":
+            h["mag"] = h5py.ExternalLink(str(secret), "mag")
+        elif kind == "external_storage":
+            h.create_dataset("mag", shape=(20,), dtype="f4", external=[(str(raw), 0, 80)])
+        else:
+            layout = h5py.VirtualLayout(shape=(20,), dtype="f4")
+            layout[:] = h5py.VirtualSource(str(secret), "mag", shape=(20,))
+            h.create_virtual_dataset("mag", layout)
+    with pytest.raises(DatasetError, match=rf"001-of-001\.hdf5: column 'mag' is {says}.*refused"):
         mmu_core.open_dataset(tmp_path / "v1" / "cfg")
-    assert any(p.column == "mag" and "external link" in p.message
+    assert any(p.column == "mag" and "refused" in p.message
                for p in validate(tmp_path / "v1" / "cfg").problems)
