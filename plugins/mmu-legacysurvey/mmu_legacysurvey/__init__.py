@@ -1,0 +1,3 @@
+"""mmu plugin: DESI Legacy Imaging Surveys (DECaLS) postage stamps."""
+
+__version__ = "0.1.0"
