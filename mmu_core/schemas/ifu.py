@@ -26,13 +26,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mmu_core.schemas.common import Array, CommonFields, decode
-from mmu_core.schemas.plotting import sigma_from_ivar
+from mmu_core.schemas.plotting import (
+    SkyAxes,
+    label_with_unit,
+    pixel_scale,
+    sigma_from_ivar,
+    unit_of,
+)
 from mmu_core.schemas.spec import ModalitySpec
 from mmu_core.schemas.spectrum import Spectrum
 
 PREFIX = "ifu_"
 REQUIRED = ("flux", "ivar", "mask", "lambda", "spaxel_size", "offset", "size")
 CUBES = ("flux", "ivar", "lsf_sigma", "mask")
+# the flux unit of cubes unless a dataset records another (MaNGA LOGCUBEs' BUNIT)
+FLUX_UNIT = "10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹ spaxel⁻¹"
+NO_DATA_COLOR = "0.75"  # map pixels without information
 
 
 class Spaxel(Spectrum):
@@ -181,31 +190,73 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
-    """A map (an H-alpha flux map if there is one, else an r image) beside the spectrum of its
-    brightest spaxel."""
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str,
+            units: dict[str, str] | None = None) -> None:
+    """A map (an H-alpha flux map if there is one, else an r image) on the sky, in arcsec
+    offsets from the cube's centre, with a colour bar in the channel's unit, beside the
+    spectrum of its brightest spaxel (flux in the dataset's recorded unit, else
+    :data:`FLUX_UNIT`)."""
+    import matplotlib.pyplot as plt
+
     y0, x0 = (int(v) for v in row[PREFIX + "offset"])
     ny, nx = (int(v) for v in row[PREFIX + "size"])
+    size = pixel_scale(row, PREFIX + "spaxel_size")
     labels = [decode(v) for v in row.get(PREFIX + "image_label", [])]
     pick = next((k for k, lab in enumerate(labels) if "ha" in lab.lower() and "flux" in lab.lower()),
                 next((k for k, lab in enumerate(labels) if lab.lower().startswith("r")), 0))
-    ax = fig.add_subplot(nrows, 3, i * 3 + 1)
-    if labels:
-        img = row[PREFIX + "image_data"][pick, y0 : y0 + ny, x0 : x0 + nx]
-        ax.imshow(img, origin="lower", cmap="magma")
-        ax.set_title(f"{title}: {labels[pick]}")
     flux = row[PREFIX + "flux"][y0 : y0 + ny, x0 : x0 + nx]
     total = np.nansum(flux, axis=-1)
     yy, xx = np.unravel_index(np.nanargmax(total), total.shape)
-    ax.plot([xx], [yy], "c+", ms=12)
+    sky = SkyAxes(fig, (nrows, 3, i * 3 + 1), (ny, nx), size)
+    if labels:
+        img = np.asarray(row[PREFIX + "image_data"][pick, y0 : y0 + ny, x0 : x0 + nx], float)
+        stored = row.get(PREFIX + "image_units")
+        unit = unit_of(PREFIX + "image_data", units,
+                       stored[pick] if stored is not None else None)
+        name = labels[pick]
+    else:  # no maps: the cube summed over wavelength
+        img = total.astype(float)
+        unit = unit_of(PREFIX + "flux", units, default=FLUX_UNIT) + " summed over λ"
+        name = "flux summed over wavelength"
+    no_data = _no_data(row, pick, (y0, x0, ny, nx)) if labels else np.zeros(img.shape, bool)
+    img = np.where(no_data | ~np.isfinite(img), np.nan, img)
+    lo, hi = np.nanpercentile(img, [1, 99.5]) if np.isfinite(img).any() else (0.0, 1.0)
+    cmap = plt.get_cmap("magma").with_extremes(bad=NO_DATA_COLOR)
+    im = sky.show(img, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1)
+    fig.colorbar(im, ax=sky.ax, label=label_with_unit(name, unit), shrink=0.9)
+    sky.ax.set_title(f"{name}\n{ny}×{nx} spaxels" + (f" of {size:.3g}″" if size else ""))
+    px, py = sky.to_axes(xx, yy)
+    handles = [sky.ax.plot([px], [py], "+", color="cyan", ms=14, mew=2,
+                           label="spaxel of the spectrum")[0]]
+    if no_data.any():
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor=NO_DATA_COLOR, label="no data (ivar 0)"))
+    sky.ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.8)
+
     ax = fig.add_subplot(nrows, 3, (i * 3 + 2, i * 3 + 3))
     lam = row[PREFIX + "lambda"]
     spec = row[PREFIX + "flux"][y0 + yy, x0 + xx]
     sigma = sigma_from_ivar(row[PREFIX + "ivar"][y0 + yy, x0 + xx])
-    ax.plot(lam, spec, lw=0.6, color="k")
-    ax.fill_between(lam, spec - sigma, spec + sigma, color="tab:blue", alpha=0.3)
-    ax.set_title(f"spaxel (x={xx}, y={yy}) of the {ny}x{nx} cube")
+    ax.plot(lam, spec, lw=0.6, color="k", label="flux")
+    ax.fill_between(lam, spec - sigma, spec + sigma, color="tab:blue", alpha=0.3,
+                    label="±1σ (from ivar)")
+    where = (f"Δx = {(xx - nx // 2) * size:+.1f}″, Δy = {(yy - ny // 2) * size:+.1f}″"
+             if size else f"x = {xx}, y = {yy}")
+    ax.set_title(f"spectrum of the brightest spaxel ({where}; spaxel x = {xx}, y = {yy})")
+    ax.set_xlim(float(lam[0]), float(lam[-1]))
     ax.set_xlabel("wavelength [Å]")
+    ax.set_ylabel(label_with_unit("flux", unit_of(PREFIX + "flux", units, default=FLUX_UNIT)))
+    ax.legend(loc="upper right", fontsize=9)
+
+
+def _no_data(row: dict[str, Any], k: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Map pixels without information: ivar 0 where the channel has an ivar at all."""
+    y0, x0, ny, nx = box
+    if PREFIX + "image_ivar" not in row:
+        return np.zeros((ny, nx), bool)
+    ivar = np.asarray(row[PREFIX + "image_ivar"][k, y0 : y0 + ny, x0 : x0 + nx])
+    return ivar <= 0 if (ivar > 0).any() else np.zeros((ny, nx), bool)
 
 
 SPEC = ModalitySpec(

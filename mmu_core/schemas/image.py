@@ -14,7 +14,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, decode
-from mmu_core.schemas.plotting import composite
+from mmu_core.schemas.plotting import (
+    MASKED_COLOR,
+    SkyAxes,
+    celestial_wcs,
+    composite,
+    composite_channels,
+    label_with_unit,
+    pixel_scale,
+    unit_of,
+)
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "image_"
@@ -148,26 +157,61 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     return {"image": List(band, length=arr.shape[0])}
 
 
-def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
-    """A colour composite, then one panel per band (masked pixels in blue)."""
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str,
+            units: dict[str, str] | None = None) -> None:
+    """A colour composite naming its bands, then one panel per band with a colour bar in the
+    band's unit (``units``: the dataset's recorded column units, else ``image_units``).
+
+    Panels are on the sky (RA/Dec with a ``wcs_*`` WCS in the row, else arcsec offsets at the
+    pixel scale ``image_scale``); masked pixels (``image_mask`` False) are drawn in blue and
+    a legend says so.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     arr = row[PREFIX + "array"]
-    names = [decode(b) for b in row.get(PREFIX + "band", [str(k) for k in range(len(arr))])]
-    ax = fig.add_subplot(nrows, ncols, i * ncols + 1)
-    ax.imshow(composite(arr), origin="lower")
-    ax.set_title(f"{title}: composite")
-    ax.axis("off")
-    for k in range(min(len(arr), ncols - 1)):
-        ax = fig.add_subplot(nrows, ncols, i * ncols + 2 + k)
-        mask = row.get(PREFIX + "mask")
-        band = np.where(mask[k], arr[k], np.nan) if mask is not None else arr[k]
-        lo, hi = np.nanpercentile(band, [1, 99.5]) if np.isfinite(band).any() else (0, 1)
-        cmap = plt.get_cmap("gray").with_extremes(bad="tab:blue")
-        ax.imshow(band, origin="lower", cmap=cmap, vmin=lo, vmax=hi)
-        fwhm = row.get(PREFIX + "psf_fwhm")
-        ax.set_title(f"{names[k]}" + (f"  PSF {fwhm[k]:.2f}\"" if fwhm is not None else ""))
-        ax.axis("off")
+    n_bands, shape = len(arr), arr.shape[1:]
+    names = [decode(b) for b in row.get(PREFIX + "band", [f"band {k}" for k in range(n_bands)])]
+    scale = pixel_scale(row, PREFIX + "scale")
+    wcs = celestial_wcs(row)
+    pick = composite_channels(n_bands, display=arr.dtype == np.uint8)
+    sky = SkyAxes(fig, (nrows, ncols, i * ncols + 1), shape, scale, wcs)
+    mask = row.get(PREFIX + "mask")
+    rgb = composite(arr, pick, mask)
+    if mask is not None and arr.dtype != np.uint8:
+        from matplotlib.colors import to_rgb
+
+        rgb[~np.all([np.asarray(mask[j], bool) for j in pick], axis=0)] = to_rgb(MASKED_COLOR)
+    sky.show(rgb)
+    sky.ax.set_title("composite\n" + ", ".join(f"{c} = {names[j]}" for c, j in zip("RGB", pick, strict=True)))
+    fwhm = row.get(PREFIX + "psf_fwhm")
+    stored = row.get(PREFIX + "units")
+    shown = min(n_bands, ncols - 1)
+    masked = 0
+    cmap = plt.get_cmap("gray").with_extremes(bad=MASKED_COLOR)
+    for k in range(shown):
+        panel = SkyAxes(fig, (nrows, ncols, i * ncols + 2 + k), shape, scale, wcs, label_y=False)
+        band = arr[k].astype(float)
+        bad = ~np.isfinite(band)
+        if mask is not None:
+            bad |= ~np.asarray(mask[k], dtype=bool)
+        masked += int(bad.sum())
+        band = np.where(bad, np.nan, band)
+        lo, hi = np.nanpercentile(band, [1, 99.5]) if (~bad).any() else (0.0, 1.0)
+        im = panel.show(band, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1)
+        unit = unit_of(PREFIX + "array", units, stored[k] if stored is not None else None)
+        fig.colorbar(im, ax=panel.ax, label=label_with_unit("flux", unit), shrink=0.7)
+        panel.ax.set_title(names[k] + (f"\nPSF FWHM {float(fwhm[k]):.2f}″" if fwhm is not None
+                                       else ""))
+    notes = [] if shown == n_bands else [f"{shown} of {n_bands} bands shown"]
+    if mask is not None or masked:
+        total = shown * shape[0] * shape[1]
+        label = (f"masked pixels ({'image_mask False' if mask is not None else 'not finite'}): "
+                 f"{masked:,} of {total:,} ({masked / max(total, 1):.0%})")
+        fig.legend(handles=[Patch(facecolor=MASKED_COLOR, label=label)],
+                   loc="outside lower right", fontsize=9, title=" · ".join(notes) or None)
+    elif notes:
+        fig.text(0.99, 0.01, notes[0], ha="right", va="bottom", fontsize=9)
 
 
 SPEC = ModalitySpec(

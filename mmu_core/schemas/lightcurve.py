@@ -17,11 +17,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, decode, same_length
+from mmu_core.schemas.plotting import label_with_unit, unit_of
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "lightcurve_"
 REQUIRED = ("time",)  # the rest may be absent (MMU v1 folders)
 ARRAYS = ("time", "flux", "flux_err", "mask")
+# the flux unit of light curves unless a dataset records another: SNANA's calibrated flux
+# (FLUXCAL, AB zero point 27.5: m = 27.5 - 2.5 log10 flux), PLAsTiCC's and MMU v1's supernova
+# light curves'
+FLUX_UNIT = "FLUXCAL, AB zero point 27.5"
 
 
 class LightCurve(BaseModel):
@@ -117,18 +122,35 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     return {"lightcurve": lc}
 
 
-def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
-    """Flux with errors per band against MJD (padding left out)."""
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str,
+            units: dict[str, str] | None = None) -> None:
+    """Flux with its errors per band against MJD (padding left out), one colour and marker
+    per band named in the legend; the flux axis in the dataset's recorded unit, else
+    :data:`FLUX_UNIT`."""
+    from matplotlib.ticker import ScalarFormatter
+
     ax = fig.add_subplot(nrows, 1, i + 1)
-    names = [decode(b) for b in row[PREFIX + "band"]]
+    time = row[PREFIX + "time"]
+    names = [decode(b) for b in row.get(PREFIX + "band", [f"band {b}" for b in range(len(time))])]
+    mask = row.get(PREFIX + "mask")
+    markers = "osD^vP*X<>"
+    points = 0
     for b, name in enumerate(names):
-        real = ~row[PREFIX + "mask"][b].astype(bool)
-        ax.errorbar(row[PREFIX + "time"][b][real], row[PREFIX + "flux"][b][real],
-                    yerr=row[PREFIX + "flux_err"][b][real], fmt="o", ms=3, label=name)
-    ax.set_title(f"{title}: light curve")
-    ax.set_xlabel("MJD")
-    ax.set_ylabel("flux")
-    ax.legend(ncol=6, fontsize=8)
+        real = ~np.asarray(mask[b], bool) if mask is not None else np.isfinite(time[b])
+        points += int(real.sum())
+        err = row[PREFIX + "flux_err"][b][real] if PREFIX + "flux_err" in row else None
+        ax.errorbar(time[b][real], row[PREFIX + "flux"][b][real], yerr=err,
+                    fmt=markers[b % len(markers)], ms=3.5, lw=0.8, capsize=0,
+                    label=f"{name} ({int(real.sum())})")
+    real_t = time[~np.asarray(mask, bool)] if mask is not None else time.ravel()
+    span = f", MJD {real_t.min():.1f}–{real_t.max():.1f}" if real_t.size else ""
+    ax.set_title(f"light curve: {points:,} observations in {len(names)} bands{span}")
+    ax.axhline(0, color="0.6", lw=0.6, zorder=0)
+    ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+    ax.set_xlabel("time [MJD]")
+    ax.set_ylabel(label_with_unit("flux", unit_of(PREFIX + "flux", units, default=FLUX_UNIT)))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9, borderaxespad=0,
+              title="band (points)")
 
 
 SPEC = ModalitySpec(

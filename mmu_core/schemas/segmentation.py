@@ -15,6 +15,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, decode
+from mmu_core.schemas.plotting import (
+    SkyAxes,
+    celestial_wcs,
+    composite,
+    composite_channels,
+    pixel_scale,
+)
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "segmentation_"
@@ -124,25 +131,56 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
-    """The source image with each class's mask as contours, then one panel per class."""
-    image = np.moveaxis(row["image_array"], 0, -1)
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str,
+            units: dict[str, str] | None = None) -> None:
+    """The source image with each class's mask outlined (legend of the classes), then one
+    panel per class with a colour bar of its values: votes per pixel when the masks carry
+    vote fractions (volunteer votes, as GZ3D's), else the mask value. All panels on the sky
+    (RA/Dec through the row's ``wcs_*`` WCS, else arcsec offsets at ``image_scale``)."""
+    from matplotlib.lines import Line2D
+
+    from mmu_core.schemas.image import PREFIX as IMAGE
+
+    image = row["image_array"]
+    masks = row[PREFIX + "array"]
     classes = [decode(c) for c in row[PREFIX + "class"]]
-    ax = fig.add_subplot(nrows, ncols, i * ncols + 1)
-    ax.imshow(image, origin="lower")
-    colors = ["yellow", "cyan", "magenta", "lime", "orange"]
-    for c in range(len(classes)):
-        mask = row[PREFIX + "array"][c]
-        if np.any(mask > 0):
-            ax.contour(mask > 0, levels=[0.5], colors=colors[c % len(colors)], linewidths=0.8)
-    ax.set_title(f"{title}: masks over image")
-    ax.axis("off")
+    vf = row.get(PREFIX + "vote_fraction")
+    scale = pixel_scale(row, IMAGE + "scale")
+    wcs = celestial_wcs(row)
+    shape = masks.shape[1:]
+    sky = SkyAxes(fig, (nrows, ncols, i * ncols + 1), shape, scale, wcs)
+    pick = composite_channels(len(image), display=image.dtype == np.uint8)
+    sky.show(composite(image, pick))
+    colors = ["yellow", "cyan", "magenta", "lime", "orange", "red", "white"]
+    handles = []
+    for c, name in enumerate(classes):
+        color = colors[c % len(colors)]
+        if np.any(masks[c] > 0):
+            sky.contour(masks[c] > 0, levels=[0.5], colors=color, linewidths=0.9)
+        handles.append(Line2D([], [], color=color, lw=1.5,
+                              label=name if np.any(masks[c] > 0) else f"{name} (none)"))
+    sky.ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.7,
+                  title="mask > 0", title_fontsize=8)
+    bands = [decode(b) for b in row.get(IMAGE + "band", [])]
+    sky.ax.set_title("masks over the source image" + (f"\n({', '.join(bands)})" if bands else ""))
+    votes = vf is not None and np.issubdtype(masks.dtype, np.integer)
+    quantity = "votes per pixel" if votes else "mask value"
     for c, name in enumerate(classes[: ncols - 1]):
-        ax = fig.add_subplot(nrows, ncols, i * ncols + 2 + c)
-        ax.imshow(row[PREFIX + "array"][c], origin="lower", cmap="viridis")
-        vf = row.get(PREFIX + "vote_fraction")
-        ax.set_title(name + (f"  vf {vf[c]:.2f}" if vf is not None and vf[c] >= 0 else ""))
-        ax.axis("off")
+        panel = SkyAxes(fig, (nrows, ncols, i * ncols + 2 + c), shape, scale, wcs, label_y=False)
+        values = np.asarray(masks[c])
+        top = float(values.max()) if values.size else 0.0
+        im = panel.show(values, cmap="viridis", vmin=0, vmax=top if top > 0 else 1)
+        fig.colorbar(im, ax=panel.ax, label=quantity, shrink=0.7)
+        defined = vf is not None and float(vf[c]) >= 0
+        panel.ax.set_title(name + (f"\nvote fraction {float(vf[c]):.2f}" if defined else ""))
+        if top <= 0:
+            panel.ax.text(0.5, 0.5, "no pixel marked", transform=panel.ax.transAxes,
+                          ha="center", va="center", color="white", fontsize=9)
+    if vf is not None:
+        fig.supxlabel("vote fraction: the share of the object's classifications that marked "
+                      "the class (segmentation_vote_fraction; not given for classes without it)"
+                      + ("; votes per pixel: how many volunteers' marks cover the pixel"
+                         if votes else ""), fontsize=9)
 
 
 SPEC = ModalitySpec(

@@ -2,6 +2,7 @@
 
 Stored columns (docs/format.md): ``spectrum_lambda``, ``spectrum_flux``, ``spectrum_ivar``,
 ``spectrum_lsf_sigma`` (N,L) float32 and ``spectrum_mask`` (N,L) bool (True = bad pixel).
+Wavelengths are in Å; the flux is in :data:`FLUX_UNIT` unless the dataset records another.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmu_core.schemas.common import Array, CommonFields, same_length
-from mmu_core.schemas.plotting import sigma_from_ivar, smoothed
+from mmu_core.schemas.plotting import label_with_unit, sigma_from_ivar, smoothed, unit_of
 from mmu_core.schemas.spec import ModalitySpec
 
 PREFIX = "spectrum_"
 REQUIRED: tuple[str, ...] = ()  # any subset of the arrays is a spectrum (MMU v1 folders)
 ARRAYS = ("flux", "ivar", "lsf_sigma", "lambda", "mask")
+# the flux unit of spectra unless a dataset records another (DESI and SDSS spectra, and the
+# MMU v1 spectra, are in it); ivar is in its inverse square
+FLUX_UNIT = "10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹"
 
 
 class Spectrum(BaseModel):
@@ -71,8 +75,11 @@ def features(specs: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
                          for k in ARRAYS if PREFIX + k in specs}}
 
 
-def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str) -> None:
-    """Flux with its 1-sigma band from ivar, a smoothed curve, masked pixels shaded."""
+def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title: str,
+            units: dict[str, str] | None = None) -> None:
+    """Flux against wavelength (Å) with its 1-sigma band from ivar, an ivar-weighted running
+    mean, masked pixels shaded; the flux axis in the dataset's recorded unit, else
+    :data:`FLUX_UNIT`."""
     ax = fig.add_subplot(nrows, 1, i + 1)
     lam, flux = row[PREFIX + "lambda"], row[PREFIX + "flux"]
     ivar = row.get(PREFIX + "ivar")
@@ -82,17 +89,18 @@ def preview(fig: Any, i: int, nrows: int, ncols: int, row: dict[str, Any], title
     if ivar is not None:
         sigma = sigma_from_ivar(ivar)
         ax.fill_between(lam, flux - sigma, flux + sigma, where=good, color="tab:blue", alpha=0.3,
-                        label="1σ from ivar", step="mid")
+                        label="±1σ (from ivar)", step="mid")
     smooth = smoothed(flux, np.where(good, ivar if ivar is not None else 1.0, 0.0))
-    ax.plot(lam, smooth, lw=1.0, color="tab:orange", label="ivar-weighted, 15 px")
+    ax.plot(lam, smooth, lw=1.0, color="tab:orange", label="ivar-weighted mean, 15 pixels")
     lo, hi = np.nanpercentile(np.where(good, flux, np.nan), [0.5, 99.5]) if good.any() else (0, 1)
     ax.fill_between(lam, lo, hi, where=mask, color="tab:red", alpha=0.15, step="mid",
-                    label="masked")
+                    label=f"masked (spectrum_mask): {int(mask.sum()):,} of {len(mask):,} pixels")
     ax.set_ylim(lo - 0.1 * abs(hi - lo), hi + 0.1 * abs(hi - lo))
-    ax.set_title(f"{title}: spectrum")
+    ax.set_xlim(float(lam[0]), float(lam[-1]))
+    ax.set_title(f"spectrum: {len(lam):,} pixels, {float(lam[0]):.0f}–{float(lam[-1]):.0f} Å")
     ax.set_xlabel("wavelength [Å]")
-    ax.set_ylabel("flux")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.set_ylabel(label_with_unit("flux", unit_of(PREFIX + "flux", units, default=FLUX_UNIT)))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=9, borderaxespad=0)
 
 
 SPEC = ModalitySpec(
