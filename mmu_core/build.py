@@ -34,12 +34,16 @@ from mmu_core.storage.manifest import FileEntry, Manifest, load_manifest, save_m
 from mmu_core.storage.writer import (
     DEFAULT_MAX_FILE_BYTES,
     IDS_NAME,
+    PARTS_DIR,
     UnitResult,
     UnitStager,
     atomic_write_text,
-    merge_pixel,
+    describe_pixel_files,
+    file_count,
+    finish_pixel,
     read_unit_result,
     remove_leftovers,
+    write_pixel_file,
     write_skipped_unit,
 )
 from mmu_core.version import __version__
@@ -96,6 +100,8 @@ def convert_unit(
     options: dict[str, Any],
     staging_root: str,
     registry: Registry | None = None,
+    attrs: dict[str, Any] | None = None,
+    compression: str | None = "auto",
 ) -> dict:
     """Task: convert one unit and stage its rows. Runs in a worker; returns a small dict."""
     unit = WorkUnit.model_validate(unit_json)
@@ -106,7 +112,7 @@ def convert_unit(
     registry = registry or get_registry()
     ctx = ConvertContext(raw_dir=Path(raw_dir), options=options)
     started = time.perf_counter()
-    stager = UnitStager(staging, unit.key)
+    stager = UnitStager(staging, unit.key, attrs, compression)
     try:
         for i, batch in enumerate(registry.convert(unit, ctx)):
             stager.add(batch, i)
@@ -134,19 +140,19 @@ def convert_unit(
 
 
 def merge_task(
-    dataset_dir: str,
+    parts_dir: str,
     pixel: int,
+    index: int,
+    count: int,
     fragments: list[tuple[str, str]],
     schema_json: dict,
     attrs: dict,
-    max_file_bytes: int,
     compression: str | None,
 ) -> dict:
-    """Task: write one pixel's final files. Returns the file entries."""
+    """Task: write one final file of one pixel. Returns its manifest entry."""
     schema = {k: ColumnSpec.from_json(v) for k, v in schema_json.items()}
-    result = merge_pixel(Path(dataset_dir), pixel, [(k, Path(p)) for k, p in fragments], schema,
-                         attrs, max_file_bytes, compression)
-    return {"pixel": pixel, "files": result.files}
+    return write_pixel_file(Path(parts_dir), pixel, index, count,
+                            [(k, Path(p)) for k, p in fragments], schema, attrs, compression)
 
 
 def build(
@@ -232,6 +238,14 @@ def build(
         units = [u for u in units if u.key in _reuse[3]]
         keys = [u.key for u in units]
 
+    # the final files' attributes: units write pixels whose rows they alone hold as final files
+    attrs = {
+        "survey": survey, "config": config, "modality": entry.info.modality,
+        "distribution": entry.distribution or "", "plugin_version": entry.version or "",
+        "core_version": __version__, "schema_version": SCHEMA_VERSION,
+        "nside": layout.NSIDE, "ordering": layout.ORDERING,
+    }
+
     # 1. convert every unit not yet staged
     progress.start("convert units", len(units))
     results: dict[str, UnitResult] = {}
@@ -244,8 +258,8 @@ def build(
         else:
             todo.append(unit)
     inline_registry = registry if (workers <= 1 and not scheduler) else None
-    args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry)
-            for u in todo]
+    args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry,
+             attrs, compression) for u in todo]
     for res in run_tasks(convert_unit, args, workers=workers, scheduler=scheduler):
         r = UnitResult.from_json(res)
         results[r.key] = r
@@ -255,7 +269,8 @@ def build(
     if _reuse is not None:  # the old rows that stay: those of touched pixels staged as a unit
         old_dir, old, stale, _ = _reuse
         touched = {p for k in keys for p in results[k].pixels}
-        kept, kept_files = stage_kept_rows(old_dir, old, stale, touched, staging, dataset_dir)
+        kept, kept_files = stage_kept_rows(old_dir, old, stale, touched, staging, dataset_dir,
+                                           attrs, compression)
         if kept is not None:
             results[kept.key] = kept
             keys = [*keys, kept.key]
@@ -270,26 +285,11 @@ def build(
         raise BuildError(f"no rows were produced from {raw_dir} (all units empty or skipped)")
     _check_ids_unique(staging, [k for k in keys if results[k].failed is None])
 
-    # 3. merge each pixel
-    by_pixel: dict[int, list[tuple[str, str]]] = {}
-    for key in keys:
-        for pixel in sorted(results[key].pixels):
-            by_pixel.setdefault(pixel, []).append((key, str(staging / key / f"pix-{pixel}.hdf5")))
-    attrs = {
-        "survey": survey, "config": config, "modality": entry.info.modality,
-        "distribution": entry.distribution or "", "plugin_version": entry.version or "",
-        "core_version": __version__, "schema_version": SCHEMA_VERSION,
-        "nside": layout.NSIDE, "ordering": layout.ORDERING,
-    }
+    # 3. write each pixel's files
     schema_json = {k: v.to_json() for k, v in schema.items()}
-    budget = max_file_bytes or DEFAULT_MAX_FILE_BYTES
-    progress.start("merge pixels", len(by_pixel))
-    files: list[dict] = []
-    margs = [(str(dataset_dir), p, frags, schema_json, attrs, budget, compression)
-             for p, frags in sorted(by_pixel.items())]
-    for res in run_tasks(merge_task, margs, workers=workers, scheduler=scheduler):
-        files.extend(res["files"])
-        progress.advance("merge pixels")
+    files = write_pixels(dataset_dir, staging, keys, results, schema, attrs,
+                         max_file_bytes or DEFAULT_MAX_FILE_BYTES, compression, workers,
+                         scheduler, progress)
     files.extend(kept_files)
     files.sort(key=lambda f: f["path"])
 
@@ -332,6 +332,41 @@ def build(
     summary = _summary_from_manifest(summary, manifest, started, noop=False)
     summary.units, summary.units_converted = len(all_keys), len(todo)
     return summary
+
+
+def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
+                 results: dict[str, UnitResult], schema: dict[str, ColumnSpec],
+                 attrs: dict[str, Any], max_file_bytes: int, compression: str | None,
+                 workers: int = 1, scheduler: str | None = None,
+                 progress: ProgressSink | None = None) -> list[dict]:
+    """Write every pixel's final files from the staged units ``keys``: one task per file (a
+    large pixel's files are written in parallel), each pixel moved into place once whole.
+    Returns the files' manifest entries; pixels already in place are kept (resume)."""
+    progress = progress or NullProgress()
+    by_pixel: dict[int, list[tuple[str, str]]] = {}
+    rows_of: dict[int, int] = {}
+    for key in keys:
+        for pixel, paths in sorted(results[key].fragment_paths(staging / key).items()):
+            by_pixel.setdefault(pixel, []).extend((key, str(p)) for p in paths)
+            rows_of[pixel] = rows_of.get(pixel, 0) + results[key].pixels[pixel]
+    schema_json = {k: v.to_json() for k, v in schema.items()}
+    parts = staging / PARTS_DIR
+    for folder in (parts.iterdir() if parts.is_dir() else []):
+        remove_leftovers(folder)
+    todo = [p for p in sorted(by_pixel) if not (dataset_dir / layout.pixel_dirname(p)).is_dir()]
+    files = [f for p in sorted(set(by_pixel) - set(todo))
+             for f in describe_pixel_files(dataset_dir, p, checksums=True)]
+    args = [(str(parts), p, i, n, by_pixel[p], schema_json, attrs, compression)
+            for p in todo
+            for n in [file_count(rows_of[p], schema, max_file_bytes)]
+            for i in range(1, n + 1)]
+    progress.start("write pixel files", len(args))
+    for res in run_tasks(merge_task, args, workers=workers, scheduler=scheduler):
+        files.append(res)
+        progress.advance("write pixel files")
+    for pixel in todo:
+        finish_pixel(dataset_dir, parts, pixel)
+    return files
 
 
 def input_fingerprint(raw_dir: Path, name: str) -> dict[str, Any]:
@@ -401,7 +436,8 @@ def _stale_mask(old_dir: Path, old: Manifest, stale: list[str]) -> tuple[IdIndex
 
 
 def stage_kept_rows(old_dir: Path, old: Manifest, stale: list[str], touched: set[int],
-                    staging: Path, dataset_dir: Path) -> tuple[UnitResult | None, list[dict]]:
+                    staging: Path, dataset_dir: Path, attrs: dict[str, Any],
+                    compression: str | None) -> tuple[UnitResult | None, list[dict]]:
     """For an update: stage, as one pseudo-unit, the old rows of every pixel the update
     rewrites (pixels of stale units, or touched by the fresh ones) that no stale unit made, and
     hard-link (copy where links fail) the files of every other pixel into ``dataset_dir``."""
@@ -425,7 +461,7 @@ def stage_kept_rows(old_dir: Path, old: Manifest, stale: list[str], touched: set
         return None, linked
     ds = open_dataset(old_dir)
     columns = [c for c in ds.columns if c != "healpix"]
-    stager = UnitStager(staging, KEPT_KEY)
+    stager = UnitStager(staging, KEPT_KEY, attrs, compression)
     try:
         file_idx, row_idx = np.asarray(index.file)[keep], np.asarray(index.row)[keep]
         order = np.lexsort((row_idx, file_idx))  # file by file: sequential reads

@@ -22,7 +22,7 @@ class NullProgress:
 
 
 class RichProgress:
-    """A rich progress bar per phase (e.g. 'convert units', 'merge pixels')."""
+    """A rich progress bar per phase (e.g. 'convert units', 'write pixel files')."""
 
     def __init__(self, console: Console | None = None):
         self._progress = Progress(

@@ -145,10 +145,16 @@ def compression_for(spec: ColumnSpec, compression: str | None, sample: np.ndarra
     }
 
 
+SAMPLE_BYTES = 1024 * 1024
+
+
 def _gzip_ratio(sample: np.ndarray) -> float:
     import zlib
 
-    raw = np.ascontiguousarray(sample)
+    # At most SAMPLE_BYTES of the sample, cut before the byte shuffle: testing 4 MB of every
+    # column of every file cost 1.5 s of a 10 s HSC build; 1 MB gives the same decisions on
+    # the surveys' columns (masks and grids shrink 10-100x, noisy floats by under 40%).
+    flat = np.ascontiguousarray(sample).reshape(-1)
+    raw = flat[: max(1, SAMPLE_BYTES // max(1, flat.dtype.itemsize))]
     data = raw.view(np.uint8).reshape(-1, raw.dtype.itemsize).T.tobytes()  # byte shuffle
-    data = data[: 4 * 1024 * 1024]
     return len(zlib.compress(data, 1)) / max(1, len(data))
