@@ -1,12 +1,20 @@
 """``mmu demo``: the main job, end to end, on synthetic data from every installed survey.
 
+0. clear what an earlier run of the demo wrote under OUT (its own folders only);
 1. sample each installed survey in one patch of sky — each survey after the first places part
    of its objects exactly on objects of the survey before it (``SampleRequest.positions``), so
    cross-matches find real pairs;
 2. build and validate each;
-3. cross-match neighbouring surveys in that chain (image x spectrum, spectrum x IFU, IFU x
-   segmentation: HSC x DESI, DESI x MaNGA, MaNGA x GZ3D with the standard plugins);
-4. load a matched set through HuggingFace ``datasets``;
+3. the design doc's own workflow first, when two image surveys are installed (HSC and the
+   Legacy Survey with the standard plugins)::
+
+       hsc = hf.load(ROOT, "pdr3_dud_22.5"); decals = hf.load(ROOT, "dr10_south_21")
+       matched_catalog, matched_dset = cross_match_datasets(hsc, decals, match_radius=1.0)
+       matched_dset.save_to_disk(OUT / "hf" / ...)
+
+   then cross-match the other neighbours of the chain (image x spectrum, spectrum x IFU, IFU x
+   segmentation: Legacy Survey x DESI, DESI x MaNGA, MaNGA x GZ3D);
+4. load a matched set through HuggingFace ``datasets`` (the first pair's, above);
 5. draw previews of every dataset and matched set, and the sky map;
 6. print a summary table and where everything is.
 
@@ -15,6 +23,7 @@ The core names no survey: the chain is ordered by modality.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +46,7 @@ DEFAULT_SAMPLE_SIZE = 100
 SHARED_FRACTION = 0.5  # share of a survey's objects placed on the previous survey's objects
 CROSS_MATCH_MODALITIES = ("image", "spectrum", "ifu", "segmentation")
 PATCH = {"ra": 150.1, "dec": 2.2, "radius": 0.05}  # 3 arcmin in COSMOS: few HSC patches
+OWN_FOLDERS = ("raw", "data", "matches", "previews", "hf", "hf_cache")  # cleared at the start
 
 
 @dataclass
@@ -47,6 +57,7 @@ class DemoReport:
     hf: dict[str, Any] = field(default_factory=dict)
     previews: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # surveys without a sampler
+    story: dict[str, Any] = field(default_factory=dict)  # the design doc's workflow
     seconds: float = 0.0
 
     def print(self, console: Console) -> None:
@@ -54,7 +65,8 @@ class DemoReport:
         for col in ("survey", "modality", "rows", "pixels", "files", "MB", "valid", "seconds",
                     "path"):
             t.add_column(col, justify="right" if col in ("rows", "pixels", "files", "MB",
-                                                         "seconds") else "left")
+                                                         "seconds") else "left",
+                         overflow="fold")
         for d in self.datasets:
             t.add_row(d["survey"], d["modality"], f"{d['rows']:,}", str(d["pixels"]),
                       str(d["files"]), f"{d['bytes'] / 1e6:.1f}",
@@ -64,11 +76,16 @@ class DemoReport:
         if self.matches:
             t = Table(title="mmu demo: cross-matches (1 arcsec, nearest, one-to-one)")
             for col in ("left", "right", "matches", "files", "seconds", "path"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")
             for m in self.matches:
                 t.add_row(m["left"], m["right"], f"{m['matches']:,}", str(m["files"]),
                           f"{m['seconds']:.1f}", str(m["path"]))
             console.print(t)
+        if self.story:
+            console.print(f"design doc workflow: cross_match_datasets({self.story['left']}, "
+                          f"{self.story['right']}, match_radius=1.0) -> "
+                          f"{self.story['pairs']:,} pairs; matched_dset.save_to_disk -> "
+                          f"{self.story['saved']}", highlight=False)
         if self.hf:
             console.print(f"HuggingFace datasets: {self.hf['path']} -> {self.hf['repr']}",
                           highlight=False)
@@ -86,6 +103,8 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
     out = Path(out)
     registry = registry or get_registry()
     console = console or Console(quiet=True)
+    for name in OWN_FOLDERS:  # a rerun must not show the previous run's matches and pictures
+        shutil.rmtree(out / name, ignore_errors=True)
     report = DemoReport(out=out)
     entries = sorted(
         registry.surveys.values(),
@@ -134,25 +153,42 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
             previous_positions = pos[np.random.default_rng(0).permutation(len(pos))]
             ds.close()
 
+    from mmu_core import hf
     from mmu_core.crossmatch import cross_match
 
     chain = [(s, p) for s, (m, p) in built.items() if m in CROSS_MATCH_MODALITIES]
     matched_paths = []
-    for (ls, lp), (rs, rp) in zip(chain, chain[1:], strict=False):
-        console.rule(f"[bold]cross-match {ls} x {rs}[/]")
+    for k, ((ls, lp), (rs, rp)) in enumerate(zip(chain, chain[1:], strict=False)):
         t0 = time.perf_counter()
-        res = cross_match(lp, rp, out / "matches" / f"{ls}_x_{rs}", radius_arcsec=1.0,
-                          how="nearest", workers=workers, overwrite=True)
-        files = len(open_dataset(res.dataset_path).files) if res.dataset_path else 0
-        report.matches.append({"left": ls, "right": rs, "matches": len(res), "files": files,
-                               "seconds": time.perf_counter() - t0, "path": res.dataset_path})
-        console.print(f"{len(res):,} matches -> {res.dataset_path}")
-        if res.dataset_path is not None and len(res):
-            matched_paths.append(res.dataset_path)
+        if k == 0 and built[ls][0] == built[rs][0] == "image":
+            console.rule(f"[bold]the design doc's workflow: {ls} x {rs}[/]")
+            left = hf.load(out / "data", f"{ls}/{lp.name}", cache_dir=out / "hf_cache")
+            right = hf.load(out / "data", f"{rs}/{rp.name}", cache_dir=out / "hf_cache")
+            catalog, matched = hf.cross_match_datasets(
+                left, right, match_radius=1.0, out=out / "matches" / f"{ls}_x_{rs}",
+                cache_dir=out / "hf_cache", workers=workers, overwrite=True)
+            saved = out / "hf" / f"{ls}_x_{rs}"
+            matched.save_to_disk(str(saved))
+            path = hf.source_of(matched)
+            report.story = {"left": f"{ls}/{lp.name}", "right": f"{rs}/{rp.name}",
+                            "pairs": catalog.num_rows, "saved": saved}
+            report.hf = {"path": path, "repr": f"datasets.Dataset({matched.num_rows} rows, "
+                         f"{len(matched.features)} features)", "keys": sorted(matched[0])}
+            console.print(matched)
+            n_pairs = catalog.num_rows
+        else:
+            console.rule(f"[bold]cross-match {ls} x {rs}[/]")
+            res = cross_match(lp, rp, out / "matches" / f"{ls}_x_{rs}", radius_arcsec=1.0,
+                              how="nearest", workers=workers, overwrite=True)
+            path, n_pairs = res.dataset_path, len(res)
+        files = len(open_dataset(path).files) if path else 0
+        report.matches.append({"left": ls, "right": rs, "matches": n_pairs, "files": files,
+                               "seconds": time.perf_counter() - t0, "path": path})
+        console.print(f"{n_pairs:,} matches -> {path}")
+        if path is not None and n_pairs:
+            matched_paths.append(path)
 
-    if matched_paths:
-        from mmu_core import hf
-
+    if matched_paths and not report.hf:
         console.rule("[bold]HuggingFace datasets[/]")
         path = matched_paths[0]
         hfds = hf.load(path, cache_dir=str(out / "hf_cache"))
@@ -161,14 +197,15 @@ def run_demo(out: Path | str, registry: Registry | None = None, workers: int = 1
                      f"{len(hfds.features)} features)", "keys": sorted(first)}
         console.print(hfds)
 
-    from mmu_core.previews import preview
+    from mmu_core.previews import preview, preview_sky
 
     console.rule("[bold]previews[/]")
     pdir = out / "previews"
     for d in report.datasets:
         report.previews.append(preview(d["path"], pdir / f"{d['survey']}.png"))
     if report.datasets:
-        report.previews.append(preview(report.datasets[0]["path"], pdir / "sky.png", sky=True))
+        report.previews.append(preview_sky([d["path"] for d in report.datasets],
+                                           pdir / "sky.png"))
     for path in matched_paths:
         name = path.parent.name if path.name == "matched" else path.name
         report.previews.append(preview(path, pdir / f"match-{name}.png"))

@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ logger = logging.getLogger(__name__)
 # ---- public -----------------------------------------------------------------------------
 def load(
     path: Path | str | Dataset,
+    config_name: str | None = None,
     columns: Iterable[str] | None = None,
     streaming: bool = False,
     *,
@@ -103,7 +105,10 @@ def load(
     disjoint shares of the rows for any world size, each node reading only its own.
 
     :param path: dataset folder (``ROOT/SURVEY/CONFIG``), a matched dataset, or a
-        cross-match ``OUT`` folder holding exactly one dataset.
+        cross-match ``OUT`` folder holding exactly one dataset; with ``config_name``, a
+        folder holding several (a build ``ROOT``), as ``load_dataset(data_dir, config_name)``.
+    :param config_name: which dataset below ``path``: ``CONFIG`` (when one survey has it),
+        ``SURVEY/CONFIG`` or ``SURVEY_CONFIG``.
     :param columns: catalog columns to keep (stored or standard names; ``"desi.z"`` for a side
         of a matched dataset) besides ``object_id``/``ra``/``dec``/``healpix`` and the modality
         fields, which are always there. ``None`` keeps every column.
@@ -119,6 +124,10 @@ def load(
     """
     import datasets
 
+    if config_name is not None and not isinstance(config_name, str):  # load(path, columns)
+        columns, config_name = config_name, None
+    if config_name is not None and not isinstance(path, Dataset):
+        path = select_config(path, config_name)
     ds = path if isinstance(path, Dataset) else open_dataset(path)
     plan = make_plan(ds, columns, example_options)
     features = datasets.Features(plan_features(ds, plan))
@@ -137,6 +146,103 @@ def load(
                 f"{hfds.num_rows:,}", sum(f.stat().st_size for f in arrow) / 1e6, len(arrow),
                 builder.cache_dir)
     return hfds
+
+
+SOURCE_MARK = "mmu dataset at "
+
+
+def source_description(path: str) -> str:
+    """The HF dataset's ``info.description``: names the stored dataset it reads, so that
+    :func:`source_of` (and :func:`cross_match_datasets`) can find it again."""
+    return f"Multimodal Universe (mmu): {SOURCE_MARK}{Path(path).resolve()}"
+
+
+def source_of(hfds: Any) -> Path:
+    """The stored dataset folder a ``datasets.Dataset``/``IterableDataset`` made by
+    :func:`load` reads."""
+    text = getattr(getattr(hfds, "info", None), "description", None) or ""
+    if SOURCE_MARK not in text:
+        raise ValueError(f"{type(hfds).__name__} was not made by mmu_core.hf.load: its info "
+                         "does not name an mmu dataset; pass the dataset folder instead")
+    return Path(text.split(SOURCE_MARK, 1)[1].strip())
+
+
+def select_config(root: Path | str, config_name: str) -> Path:
+    """The dataset folder below ``root`` that ``config_name`` names (``CONFIG``,
+    ``SURVEY/CONFIG`` or ``SURVEY_CONFIG``)."""
+    from mmu_core.storage.layout import find_datasets
+
+    found = find_datasets(root)
+    names = {f: (f.parent.name, f.name) for f in found}
+    hits = [f for f, (survey, config) in names.items()
+            if config_name in (config, f"{survey}/{config}", f"{survey}_{config}")]
+    if len(hits) == 1:
+        return hits[0]
+    known = ", ".join(f"{s}/{c}" for s, c in names.values()) or "none"
+    if not hits:
+        raise FileNotFoundError(f"{root}: no dataset named {config_name!r} (found: {known})")
+    raise ValueError(f"{root}: {config_name!r} names several datasets ({known}); "
+                     "give SURVEY/CONFIG")
+
+
+def cross_match_datasets(left: Any, right: Any, match_radius: Any = 1.0, how: str = "nearest",
+                         *, out: Path | str | None = None, streaming: bool = False,
+                         cache_dir: Path | str | None = None, workers: int = 1,
+                         overwrite: bool = False) -> tuple[Any, Any]:
+    """The design doc's one line::
+
+        matched_catalog, matched_dset = cross_match_datasets(hsc, decals, match_radius=1.0)
+
+    ``left``/``right``: what :func:`load` returns (the HF dataset names its source), an mmu
+    :class:`~mmu_core.storage.reader.Dataset`, or a dataset folder. ``match_radius`` in arcsec
+    (a number) or an astropy angle (``1 * u.arcsec``). Runs
+    :func:`mmu_core.crossmatch.cross_match` (``how`` as there) and writes its output to
+    ``out`` — by default a folder under the core's cache named by both inputs' fingerprints,
+    the radius and ``how``, reused while they are unchanged. Returns ``(matched_catalog,
+    matched_dataset)``: the pairs' catalog as a ``datasets.Dataset`` (``match_id``, both
+    object ids, ``separation_arcsec``, both positions) and the matched dataset through
+    :func:`load` (each row one example per side, under the surveys' names), whose
+    ``save_to_disk``/``push_to_hub`` work as usual."""
+    import datasets
+
+    from mmu_core.angles import to_arcsec
+    from mmu_core.crossmatch import cross_match
+
+    sources = [_source_path(x) for x in (left, right)]
+    radius = to_arcsec(match_radius, "match_radius")
+    if out is None:
+        out = _match_cache(sources, radius, how)
+    out = Path(out)
+    if overwrite or not (out / "catalog.parquet").is_file():
+        cross_match(sources[0], sources[1], out, radius_arcsec=radius, how=how,
+                    workers=workers, overwrite=True)
+    catalog = datasets.Dataset.from_parquet(str(out / "catalog.parquet"),
+                                            cache_dir=None if cache_dir is None else str(cache_dir))
+    return catalog, load(out, streaming=streaming, cache_dir=cache_dir)
+
+
+def _source_path(value: Any) -> Path:
+    if isinstance(value, Dataset):
+        return Path(value.path)
+    # os.PathLike, not Path: once a builder of this module streams, datasets replaces this
+    # module's ``Path`` with its own subclass (its streaming patches), which a plain
+    # pathlib.Path is not an instance of
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    return source_of(value)
+
+
+def _match_cache(sources: list[Path], radius: float, how: str) -> Path:
+    from mmu_core.storage.manifest import load_manifest
+    from mmu_core.storage.positions_cache import cache_root
+
+    h = hashlib.sha256()
+    for src in sources:
+        manifest = load_manifest(src)
+        h.update(str(src.resolve()).encode())
+        h.update((manifest.model_dump_json() if manifest is not None else "").encode())
+    h.update(f"{radius!r}/{how}".encode())
+    return cache_root() / "matches" / h.hexdigest()[:24]
 
 
 def fingerprint(ds: Dataset, plan: dict[str, Any]) -> str:
@@ -334,7 +440,8 @@ def _classes() -> dict[str, type]:
         BUILDER_CONFIG_CLASS = MMUConfig
 
         def _info(self) -> Any:
-            return datasets.DatasetInfo(features=self.config.features)
+            return datasets.DatasetInfo(features=self.config.features,
+                                        description=source_description(self.config.path))
 
         def _split_generators(self, dl_manager: Any) -> list[Any]:
             n_files = len(_dataset(self.config.path, self.config.key).files)

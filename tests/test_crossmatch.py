@@ -322,7 +322,7 @@ def test_catalog_only_and_no_output(toy_pair, tmp_path):
 def test_cli_crossmatch(toy_pair, tmp_path):
     _, img_path, spec_path = toy_pair
     out = tmp_path / "cli"
-    args = ["crossmatch", str(img_path), str(spec_path), "--radius", "1.0", "--how", "all",
+    args = ["crossmatch", str(img_path), str(spec_path), "--radius", "1.0arcsec", "--how", "all",
             "--out", str(out), "--workers", "1"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output

@@ -105,7 +105,7 @@ def test_cluster_crossmatch_matches_local(cluster, how):
                         ("remote", ["--scheduler", cluster["address"]])):
         outs[name] = root / f"xm-{how}-{name}"
         res = run(cluster["venv"] / "bin" / "mmu", "crossmatch", dataset, dataset, "--radius",
-                  "20", "--how", how, "--out", outs[name], *extra, env=cluster["env"])
+                  "20arcsec", "--how", how, "--out", outs[name], *extra, env=cluster["env"])
         assert res.returncode == 0, res.stderr
     local, remote = (pq.read_table(outs[k] / "catalog.parquet") for k in ("local", "remote"))
     assert local.num_rows >= 3000 and local.equals(remote)

@@ -4,7 +4,6 @@ the writers (:mod:`mmu_core.crossmatch` describes the steps), and returns a
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmu_core.angles import AngleError, to_arcsec
 from mmu_core.crossmatch.algorithms import MatchAlgorithm, default_algorithm
 from mmu_core.crossmatch.errors import CrossMatchError
 from mmu_core.crossmatch.match import match_blocks
@@ -105,6 +105,7 @@ def cross_match(
     overwrite: bool = False,
     max_task_rows: int = DEFAULT_TASK_ROWS,
     algorithm: MatchAlgorithm | None = None,
+    radius: Any = None,
 ) -> CrossMatchResult:
     """Cross-match two stored datasets by sky position.
 
@@ -138,9 +139,10 @@ def cross_match(
     started = time.perf_counter()
     if how not in HOW:
         raise CrossMatchError(f"how must be one of {HOW}, got {how!r}")
-    if not (isinstance(radius_arcsec, (int, float)) and math.isfinite(radius_arcsec)
-            and radius_arcsec > 0):
-        raise CrossMatchError(f"radius must be a positive number of arcsec, got {radius_arcsec!r}")
+    try:  # a number of arcsec, an astropy angle or a quantity string ("1arcsec")
+        radius_arcsec = to_arcsec(radius_arcsec if radius is None else radius, "radius")
+    except AngleError as exc:
+        raise CrossMatchError(str(exc)) from None
     algorithm = _algorithm(how, radius_arcsec, algorithm)
     nearest = how == "nearest"  # the one-to-one rule, settled across blocks
     lds, rds, sidecars = open_inputs(left, right, workers)

@@ -75,6 +75,6 @@ def test_cli_sample_build_validate(tmp_path):
         return res.stdout
 
     assert "20 objects" in run("sample", "desi", "--out", str(raw), "--n", "20", "--seed", "9",
-                               "--ra", "40", "--dec", "-5", "--radius", "0.2")
+                               "--ra", "40", "--dec", "-5", "--radius", "0.2deg")
     run("build", "desi", "--raw", str(raw), "--out", str(out))
     assert "valid" in run("validate", str(out / "desi" / "dr1_main"))

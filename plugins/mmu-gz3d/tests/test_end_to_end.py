@@ -102,7 +102,7 @@ def test_cli_sample_build_validate(tmp_path):
         return done.stdout
 
     mmu("sample", "gz3d", "--out", tmp_path / "raw", "--n", 2, "--seed", 5, "--ra", 40,
-        "--dec", -0.5, "--radius", 0.3)
+        "--dec", -0.5, "--radius", "0.3deg")
     mmu("build", "gz3d", "--raw", tmp_path / "raw", "--out", tmp_path / "out",
         "--max-stars", 5)
     mmu("validate", tmp_path / "out" / "gz3d" / "dr17", "--strict")

@@ -70,7 +70,7 @@ def test_cli_lists_samples_builds_and_validates(tmp_path):
     assert done.returncode == 0 and "legacysurvey" in done.stdout, done.stderr
     raw, out = tmp_path / "raw", tmp_path / "out"
     done = _run("sample", "legacysurvey", "--out", str(raw), "--n", "12", "--seed", "2",
-                "--dec", "2.125", "--radius", "0.16", "--brick-size", "300",
+                "--dec", "2.125", "--radius", "0.16deg", "--brick-size", "300",
                 "--objects-per-brick", "6", "--layout", "bricks")
     assert done.returncode == 0, done.stderr
     done = _run("build", "legacysurvey", "--raw", str(raw), "--out", str(out), "--skip-bad")

@@ -115,7 +115,7 @@ def _mmu(*args, check=True):
 def test_cli_sample_build_validate_with_bad_inputs(tmp_path):
     raw = tmp_path / "raw"
     _mmu("sample", "manga", "--out", raw, "--n", 4, "--seed", 5, "--ra", 150, "--dec", 2,
-         "--radius", 0.3, "--nwave", 150, "--bundles", "19", "--layout", "flat")
+         "--radius", "0.3deg", "--nwave", 150, "--bundles", "19", "--layout", "flat")
     cubes = sorted(raw.glob("manga-*-LOGCUBE.fits.gz"))
     assert len(cubes) == 4
     data = cubes[0].read_bytes()
