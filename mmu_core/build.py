@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mmu_core.errors import BuildError, InputError
-from mmu_core.executors import run_tasks
+from mmu_core.executors import ProcessPool, run_tasks
 from mmu_core.models import ConvertContext, WorkUnit
 from mmu_core.progress import NullProgress, ProgressSink
 from mmu_core.registry import Registry, get_registry
@@ -246,52 +246,53 @@ def build(
         "nside": layout.NSIDE, "ordering": layout.ORDERING,
     }
 
-    # 1. convert every unit not yet staged
-    progress.start("convert units", len(units))
-    results: dict[str, UnitResult] = {}
-    todo = []
-    for unit in units:
-        done = read_unit_result(staging, unit.key)
-        if done is not None:
-            results[unit.key] = done
+    with ProcessPool(workers) as pool:  # one set of worker processes for the whole build
+        # 1. convert every unit not yet staged
+        progress.start("convert units", len(units))
+        results: dict[str, UnitResult] = {}
+        todo = []
+        for unit in units:
+            done = read_unit_result(staging, unit.key)
+            if done is not None:
+                results[unit.key] = done
+                progress.advance("convert units")
+            else:
+                todo.append(unit)
+        inline_registry = registry if (workers <= 1 and not scheduler) else None
+        args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry,
+                 attrs, compression) for u in todo]
+        for res in run_tasks(convert_unit, args, workers=workers, scheduler=scheduler, pool=pool):
+            r = UnitResult.from_json(res)
+            results[r.key] = r
             progress.advance("convert units")
-        else:
-            todo.append(unit)
-    inline_registry = registry if (workers <= 1 and not scheduler) else None
-    args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry,
-             attrs, compression) for u in todo]
-    for res in run_tasks(convert_unit, args, workers=workers, scheduler=scheduler):
-        r = UnitResult.from_json(res)
-        results[r.key] = r
-        progress.advance("convert units")
-    summary.units, summary.units_converted = len(all_keys), len(todo)
-    kept_files: list[dict] = []
-    if _reuse is not None:  # the old rows that stay: those of touched pixels staged as a unit
-        old_dir, old, stale, _ = _reuse
-        touched = {p for k in keys for p in results[k].pixels}
-        kept, kept_files = stage_kept_rows(old_dir, old, stale, touched, staging, dataset_dir,
-                                           attrs, compression)
-        if kept is not None:
-            results[kept.key] = kept
-            keys = [*keys, kept.key]
+        summary.units, summary.units_converted = len(all_keys), len(todo)
+        kept_files: list[dict] = []
+        if _reuse is not None:  # the old rows that stay: those of touched pixels staged as a unit
+            old_dir, old, stale, _ = _reuse
+            touched = {p for k in keys for p in results[k].pixels}
+            kept, kept_files = stage_kept_rows(old_dir, old, stale, touched, staging, dataset_dir,
+                                               attrs, compression)
+            if kept is not None:
+                results[kept.key] = kept
+                keys = [*keys, kept.key]
 
-    # 2. one schema for the whole build, and ids unique across units
-    schema: dict[str, ColumnSpec] | None = None
-    for key in keys:
-        r = results[key]
-        if r.failed is None and r.rows:
-            schema = merge_schema(schema, r.column_specs(), f"unit {key}")
-    if schema is None:
-        raise BuildError(f"no rows were produced from {raw_dir} (all units empty or skipped)")
-    _check_ids_unique(staging, [k for k in keys if results[k].failed is None])
+        # 2. one schema for the whole build, and ids unique across units
+        schema: dict[str, ColumnSpec] | None = None
+        for key in keys:
+            r = results[key]
+            if r.failed is None and r.rows:
+                schema = merge_schema(schema, r.column_specs(), f"unit {key}")
+        if schema is None:
+            raise BuildError(f"no rows were produced from {raw_dir} (all units empty or skipped)")
+        _check_ids_unique(staging, [k for k in keys if results[k].failed is None])
 
-    # 3. write each pixel's files
-    schema_json = {k: v.to_json() for k, v in schema.items()}
-    files = write_pixels(dataset_dir, staging, keys, results, schema, attrs,
-                         max_file_bytes or DEFAULT_MAX_FILE_BYTES, compression, workers,
-                         scheduler, progress)
-    files.extend(kept_files)
-    files.sort(key=lambda f: f["path"])
+        # 3. write each pixel's files
+        schema_json = {k: v.to_json() for k, v in schema.items()}
+        files = write_pixels(dataset_dir, staging, keys, results, schema, attrs,
+                             max_file_bytes or DEFAULT_MAX_FILE_BYTES, compression, workers,
+                             scheduler, progress, pool)
+        files.extend(kept_files)
+        files.sort(key=lambda f: f["path"])
 
     # 4. index, manifest, clean up
     index = IdIndex.from_files(dataset_dir, [f["path"] for f in files])
@@ -313,7 +314,7 @@ def build(
         core_version=__version__, schema_version=SCHEMA_VERSION,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         rows=int(sum(f["rows"] for f in files)),
-        columns=schema_json,
+        columns=with_units(schema_json, entry.info.units),
         aliases=registry.aliases(survey, config),
         pixels=sorted({f["pixel"] for f in files}),
         files=[FileEntry(**f) for f in files],
@@ -338,7 +339,8 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
                  results: dict[str, UnitResult], schema: dict[str, ColumnSpec],
                  attrs: dict[str, Any], max_file_bytes: int, compression: str | None,
                  workers: int = 1, scheduler: str | None = None,
-                 progress: ProgressSink | None = None) -> list[dict]:
+                 progress: ProgressSink | None = None,
+                 pool: ProcessPool | None = None) -> list[dict]:
     """Write every pixel's final files from the staged units ``keys``: one task per file (a
     large pixel's files are written in parallel), each pixel moved into place once whole.
     Returns the files' manifest entries; pixels already in place are kept (resume)."""
@@ -361,12 +363,19 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
             for n in [file_count(rows_of[p], schema, max_file_bytes)]
             for i in range(1, n + 1)]
     progress.start("write pixel files", len(args))
-    for res in run_tasks(merge_task, args, workers=workers, scheduler=scheduler):
+    for res in run_tasks(merge_task, args, workers=workers, scheduler=scheduler, pool=pool):
         files.append(res)
         progress.advance("write pixel files")
     for pixel in todo:
         finish_pixel(dataset_dir, parts, pixel)
     return files
+
+
+def with_units(columns: dict[str, dict], units: dict[str, str]) -> dict[str, dict]:
+    """The manifest's column entries with the plugin's declared units (``"unit"``); ra and
+    dec are always degrees."""
+    units = {"ra": "deg", "dec": "deg", **units}
+    return {k: {**v, "unit": units[k]} if k in units else v for k, v in columns.items()}
 
 
 def input_fingerprint(raw_dir: Path, name: str) -> dict[str, Any]:

@@ -16,6 +16,35 @@ from multiprocessing import get_context
 from typing import Any
 
 
+class ProcessPool:
+    """A local process pool kept across several :func:`run_tasks` calls of one job, so each
+    worker process is spawned (and imports numpy, h5py and the plugins) once per job, not once
+    per phase: measured, two phases on two fresh pools cost a 1,000-stamp HSC build about 4 s
+    of its 12 s. ``with ProcessPool(workers) as pool: run_tasks(..., pool=pool)``; with
+    ``workers <= 1`` it holds nothing and tasks run inline."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.executor: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            self.executor = ProcessPoolExecutor(max_workers=self.workers,
+                                                mp_context=get_context("spawn"),
+                                                initializer=_ignore_interrupts)
+        return self.executor
+
+    def __enter__(self) -> ProcessPool:
+        return self
+
+    def __exit__(self, kind: Any, *rest: Any) -> None:
+        if self.executor is not None:
+            if kind is not None:  # failing: do not wait for running tasks (see _run_processes)
+                _terminate(self.executor)
+            self.executor.shutdown(wait=kind is None)
+            self.executor = None
+
+
 def run_tasks(
     fn: Callable[..., Any],
     args_list: Sequence[tuple],
@@ -23,6 +52,7 @@ def run_tasks(
     scheduler: str | None = None,
     retries: int = 2,
     threads: bool = False,
+    pool: ProcessPool | None = None,
 ) -> Iterator[Any]:
     """Run ``fn(*args)`` for each args tuple; yield results as they complete.
 
@@ -32,7 +62,8 @@ def run_tasks(
     (spawned processes, which load plugins from their entry points) and 1 runs inline.
     ``threads=True`` makes the local pool a thread pool: for tasks that spend their time in
     numpy calls that release the GIL (sorting, searching, arithmetic on big arrays), it saves
-    starting processes and shares memory-mapped inputs; a cluster ignores it.
+    starting processes and shares memory-mapped inputs; a cluster ignores it. ``pool`` (a
+    :class:`ProcessPool`) reuses one job's worker processes across calls.
     """
     scheduler = scheduler or os.environ.get("MMU_SCHEDULER") or None
     if not args_list:
@@ -53,7 +84,7 @@ def run_tasks(
                     fut.cancel()
                 raise
     else:
-        yield from _run_processes(fn, args_list, workers)
+        yield from _run_processes(fn, args_list, workers, pool)
 
 
 def _ignore_interrupts() -> None:
@@ -61,9 +92,10 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int):
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_ignore_interrupts)
+def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int,
+                   shared: ProcessPool | None = None):
+    pool = shared.get() if shared is not None else ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_interrupts)
     futures = [pool.submit(fn, *args) for args in args_list]
     try:
         for fut in as_completed(futures):
@@ -71,15 +103,22 @@ def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: 
     except BaseException:
         # Stop at once (an interrupt, a failed task): waiting for the running tasks could
         # take as long as a unit. Their temporary files are cleaned up by the rerun.
-        # ProcessPoolExecutor has no public way to stop running workers before Python 3.14
-        # (terminate_workers); its _processes map is the documented-by-use alternative. The
-        # futures are not cancelled first: the pool then marks them broken itself (cancelling
-        # them makes its manager thread fail on each, with a traceback).
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
+        _terminate(pool)
         pool.shutdown(wait=False)
+        if shared is not None:
+            shared.executor = None
         raise
-    pool.shutdown(wait=True)
+    if shared is None:
+        pool.shutdown(wait=True)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor has no public way to stop running workers before Python 3.14
+    # (terminate_workers); its _processes map is the documented-by-use alternative. The
+    # futures are not cancelled first: the pool then marks them broken itself (cancelling
+    # them makes its manager thread fail on each, with a traceback).
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
 
 
 def _run_dask(fn: Callable[..., Any], args_list: Sequence[tuple], address: str, retries: int):

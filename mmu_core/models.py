@@ -92,6 +92,12 @@ class SurveyInfo(BaseModel):
         description="catalog columns worth showing beside the object id in a preview (e.g. a "
         "redshift or a class); recorded in the manifest",
     )
+    units: dict[str, str] = Field(
+        default_factory=dict,
+        description="column -> unit, as astropy spells it (e.g. 'nanomaggy', 'mag', 'deg', "
+        "'1e-17 erg / (s cm2 Angstrom)'); recorded in the manifest's column entries, used by "
+        "Dataset.to_table and the previews",
+    )
 
     @field_validator("name")
     @classmethod

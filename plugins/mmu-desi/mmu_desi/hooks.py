@@ -19,6 +19,17 @@ from mmu_core.models import ConfigInfo, OptionInfo, SurveyInfo
 from mmu_desi import columns, convert, discover, samples
 
 SURVEY = "desi"
+# desidatamodel: FIBERMAP photometry in nanomaggies, positions in degrees, spectra in
+# 1e-17 erg/s/cm^2/Angstrom on a wavelength grid in Angstrom
+UNITS = {
+    "TARGET_RA": "deg", "TARGET_DEC": "deg", "EBV": "mag", "SHAPE_R": "arcsec",
+    **{f"{kind}_{b}": "nanomaggy" for kind in ("FLUX", "FIBERFLUX", "FIBERTOTFLUX")
+       for b in ("G", "R", "Z", "W1", "W2")},
+    **{f"FLUX_IVAR_{b}": "nanomaggy-2" for b in ("G", "R", "Z", "W1", "W2")},
+    "spectrum_flux": "1e-17 erg / (s cm2 Angstrom)",
+    "spectrum_ivar": "1e+34 (s2 cm4 Angstrom2) / erg2",
+    "spectrum_lambda": "Angstrom", "spectrum_lsf_sigma": "Angstrom",
+}
 
 ALIASES = {
     "TARGETID": "object_id",
@@ -41,6 +52,7 @@ def mmu_describe():
         SurveyInfo(
             name=SURVEY,
             preview_columns=["Z", "SPECTYPE"],
+            units=UNITS,
             modality="spectrum",
             description=(
                 "DESI coadded spectra: B, R and Z cameras merged onto one 7,781-pixel grid "

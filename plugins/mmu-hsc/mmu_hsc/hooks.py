@@ -37,6 +37,8 @@ def mmu_describe():
         SurveyInfo(
             name=SURVEY,
             modality="image",
+            units={f"{b}_cmodel_{k}": "mag" for b in "grizy" for k in ("mag", "magerr")}
+            | {f"a_{b}": "mag" for b in "grizy"},
             description=(
                 "Hyper Suprime-Cam Subaru Strategic Program PDR3 coadds: 160x160 g, r, i, z, y "
                 "postage stamps centred on catalog objects, with inverse variance, good-pixel "

@@ -17,6 +17,16 @@ from mmu_legacysurvey import convert, discover, samples
 from mmu_legacysurvey import datamodel as dm
 
 SURVEY = "legacysurvey"
+# the Legacy Surveys' Tractor catalogs: fluxes in nanomaggies, sizes in arcsec, positions in deg
+BANDS = ("g", "r", "i", "z", "w1", "w2", "w3", "w4")
+UNITS = {
+    "ebv": "mag", "shape_r": "arcsec",
+    **{f"{kind}_{b}": "nanomaggy" for kind in ("flux", "fiberflux", "fibertotflux")
+       for b in BANDS},
+    **{f"flux_ivar_{b}": "nanomaggy-2" for b in BANDS},
+    **{f"psfsize_{b}": "arcsec" for b in ("g", "r", "i", "z")},
+    **{f"model_mag_{b}": "mag" for b in ("g", "r", "i", "z")},
+}
 
 
 def _columns() -> dict[str, str]:
@@ -35,6 +45,7 @@ def mmu_describe():
             name=SURVEY,
             modality="image",
             preview_columns=["type", "model_mag_z"],
+            units=UNITS,
             description=(
                 "DESI Legacy Imaging Surveys. dr10_south_21: 160x160 g, r, i, z stamps cut "
                 "from the DR10 south brick coadds (0.262\"/pixel, nanomaggies) around Tractor "
