@@ -60,12 +60,16 @@ def concatenate(
     otherwise (or with ``new_ids=True``) it becomes ``(input index << 48) + row number`` inside
     that input (int64, deterministic) and the original id is kept in ``source_object_id``.
 
+    A dataset given twice (the same folder, a copy of it, or two inputs with the same
+    ``survey/config`` label) is refused, naming it, rather than doubling its rows.
+
     Returns the opened output dataset. Pixels are written in parallel with ``workers``
     processes (or on the dask ``scheduler``).
     """
     inputs = [as_dataset(d) for d in datasets]
     if len(inputs) < 2:
         raise ConcatError("concatenate needs at least two datasets")
+    _refuse_repeats(inputs)
     modalities = {d.modality for d in inputs}
     if len(modalities) != 1:
         listed = ", ".join(f"{d.survey}/{d.config}: {d.modality}" for d in inputs)
@@ -115,6 +119,44 @@ def concatenate(
                "id_rule": "kept" if keep_ids else "(input index << 48) + row number"},
     )
     return open_dataset(out)
+
+
+def _refuse_repeats(inputs: list[Dataset]) -> None:
+    """A dataset given twice would have its rows written twice (under new ids, since its ids
+    collide with themselves): refuse it when two inputs are the same folder (paths resolved:
+    symbolic links and relative paths alike) or URL, copies of one dataset (the same manifest
+    fingerprint: same creation time and file checksums), or carry the same ``source`` label
+    (``survey/config``), which would leave their rows' ``source`` indistinguishable."""
+    def where(d: Dataset) -> str:
+        return getattr(d, "url", None) or str(Path(d.path).resolve())
+
+    seen: dict[tuple[str, str], int] = {}
+    for j, d in enumerate(inputs):
+        keys = [("folder", where(d))]
+        fingerprint = d.manifest.fingerprint() if d.manifest is not None else None
+        if fingerprint is not None:
+            keys.append(("fingerprint", fingerprint))
+        keys.append(("source", f"{d.survey}/{d.config}"))
+        for key in keys:
+            i = seen.get(key)
+            if i is None:
+                continue
+            a, b = where(inputs[i]), where(d)
+            label = f"{d.survey}/{d.config}"
+            if key[0] == "folder":
+                why = f"dataset {label} is given twice (inputs {i + 1} and {j + 1} are both {a})"
+            elif key[0] == "fingerprint":
+                why = (f"dataset {label} is given twice: inputs {i + 1} ({a}) and {j + 1} ({b}) "
+                       f"are copies of it (manifest fingerprint {key[1]})")
+            else:
+                raise ConcatError(
+                    f"inputs {i + 1} ({a}) and {j + 1} ({b}) are both {label}: a dataset given "
+                    "twice (or two builds of it), whose rows' source label could not tell them "
+                    "apart; give each dataset once (or build one under another config name)")
+            raise ConcatError(f"{why}; concatenating a dataset with itself would double its "
+                              "rows: give each dataset once")
+        for key in keys:
+            seen[key] = j
 
 
 def _standard_renames(ds: Dataset) -> dict[str, str]:

@@ -236,6 +236,8 @@ class UnitStager:
 
     def _write_pending(self) -> None:
         """Write every pixel's kept rows as one sorted fragment each, and forget them."""
+        if not self.pending:
+            return
         assert self.schema is not None
         for pixel in sorted(self.pending):
             batches = self.pending.pop(pixel)
