@@ -154,3 +154,17 @@ def get_hdu(
 
 
 __all__ = ["READ_ERRORS", "fits_errors", "get_hdu", "open_fits", "read_fits"]
+
+
+def pixel_positions(wcs: Any, ra: Any, dec: Any) -> tuple[Any, Any]:
+    """0-based pixel coordinates (x, y) of sky positions (degrees) through an astropy ``WCS``,
+    distortions included (``all_world2pix``); NaN where not computable, empty for no positions.
+    """
+    import numpy as np
+
+    if len(ra) == 0:
+        return np.zeros(0), np.zeros(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, y = wcs.all_world2pix(np.asarray(ra, float), np.asarray(dec, float), 0)
+    return np.asarray(x, float), np.asarray(y, float)

@@ -17,7 +17,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from mmu_core.errors import InputError
-from mmu_core.fits import fits_errors, open_fits
+from mmu_core.fits import fits_errors, open_fits, pixel_positions
 from mmu_hsc.datamodel import BAD_PLANES, MASK_PLANES
 
 _PLANES = (("IMAGE", 1), ("MASK", 2), ("VARIANCE", 3))
@@ -46,12 +46,7 @@ class Calexp:
 
     def pixel_positions(self, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """0-based pixel coordinates (x, y) of sky positions, NaN where not computable."""
-        if len(ra) == 0:
-            return np.zeros(0), np.zeros(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x, y = self.wcs.all_world2pix(ra, dec, 0)
-        return np.asarray(x, float), np.asarray(y, float)
+        return pixel_positions(self.wcs, ra, dec)
 
 
 def _hdu(hdul: fits.HDUList, name: str, index: int) -> fits.ImageHDU:

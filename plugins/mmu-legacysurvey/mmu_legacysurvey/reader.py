@@ -20,7 +20,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from mmu_core.errors import InputError
-from mmu_core.fits import fits_errors, get_hdu, open_fits
+from mmu_core.fits import fits_errors, get_hdu, open_fits, pixel_positions
 from mmu_legacysurvey.tractor import maskbit_numbers
 
 KIND_WHAT = {"image": "coadd image", "invvar": "coadd inverse variance",
@@ -51,12 +51,7 @@ class Plane:
 
     def pixel_positions(self, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """0-based pixel coordinates (x, y) of sky positions, NaN where not computable."""
-        if len(ra) == 0:
-            return np.zeros(0), np.zeros(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x, y = self.wcs.world_to_pixel_values(ra, dec)
-        return np.asarray(x, float), np.asarray(y, float)
+        return pixel_positions(self.wcs, ra, dec)
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """Pixels ``[rows, cols]`` (decompressing only the tiles they touch); raises whatever
