@@ -60,26 +60,31 @@ class DemoReport:
     story: dict[str, Any] = field(default_factory=dict)  # the design doc's workflow
     seconds: float = 0.0
 
+    def _short(self, path: Any) -> str:
+        """A path relative to the demo's folder (what fits a table at 80 columns)."""
+        try:
+            return str(Path(path).relative_to(self.out))
+        except (TypeError, ValueError):
+            return str(path)
+
     def print(self, console: Console) -> None:
-        t = Table(title="mmu demo: datasets")
-        for col in ("survey", "modality", "rows", "pixels", "files", "MB", "valid", "seconds",
-                    "path"):
-            t.add_column(col, justify="right" if col in ("rows", "pixels", "files", "MB",
-                                                         "seconds") else "left",
-                         overflow="fold")
+        t = Table(title=f"mmu demo: datasets, in {self.out / 'data'}/SURVEY/CONFIG")
+        for col in ("survey", "config", "modality", "rows", "MB", "valid", "s"):
+            t.add_column(col, justify="right" if col in ("rows", "MB", "s") else "left",
+                         no_wrap=True)
         for d in self.datasets:
-            t.add_row(d["survey"], d["modality"], f"{d['rows']:,}", str(d["pixels"]),
-                      str(d["files"]), f"{d['bytes'] / 1e6:.1f}",
-                      "[green]yes[/]" if d["valid"] else "[red]NO[/]", f"{d['seconds']:.1f}",
-                      str(d["path"]))
+            t.add_row(d["survey"], Path(d["path"]).name, d["modality"], f"{d['rows']:,}",
+                      f"{d['bytes'] / 1e6:.0f}",
+                      "[green]yes[/]" if d["valid"] else "[red]NO[/]", f"{d['seconds']:.0f}")
         console.print(t)
         if self.matches:
-            t = Table(title="mmu demo: cross-matches (1 arcsec, nearest, one-to-one)")
-            for col in ("left", "right", "matches", "files", "seconds", "path"):
-                t.add_column(col, overflow="fold")
+            t = Table(title="mmu demo: cross-matches (1\", nearest, one-to-one)",
+                      caption=f"in {self.out / 'matches'}/LEFT_x_RIGHT/")
+            for col in ("left", "right", "matches", "files", "s"):
+                t.add_column(col, justify="right" if col in ("matches", "files", "s") else "left")
             for m in self.matches:
                 t.add_row(m["left"], m["right"], f"{m['matches']:,}", str(m["files"]),
-                          f"{m['seconds']:.1f}", str(m["path"]))
+                          f"{m['seconds']:.0f}")
             console.print(t)
         if self.story:
             console.print(f"design doc workflow: cross_match_datasets({self.story['left']}, "

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# pytest's importlib mode names test modules ``tests.test_x``: spawned worker processes (which
+# unpickle test functions by that name) must find ``tests`` too, however pytest was started
+# (``python -m pytest`` puts the repository on sys.path, the ``pytest`` script does not)
+sys.path.insert(1, str(Path(__file__).parent.parent))
 
 from toy_plugin import ToyPlugin, write_units  # noqa: E402
 
