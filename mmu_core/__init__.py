@@ -11,6 +11,8 @@ Public API::
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import Any
 
@@ -23,7 +25,12 @@ _LAZY = {
     "build": ("mmu_core.build", "build"),
     "validate": ("mmu_core.validate", "validate"),
     "cross_match": ("mmu_core.crossmatch", "cross_match"),
+    "cross_match_datasets": ("mmu_core.hf", "cross_match_datasets"),
     "concatenate": ("mmu_core.concat", "concatenate"),
+    "export_hats": ("mmu_core.hats", "export_hats"),
+    "import_hats": ("mmu_core.hats", "import_hats"),
+    "publish": ("mmu_core.publish", "publish"),
+    "download": ("mmu_core.download", "download"),
     "hf": ("mmu_core.hf", None),
 }
 
@@ -36,5 +43,19 @@ def __getattr__(name: str) -> Any:
         return module if attr is None else getattr(module, attr)
     raise AttributeError(f"module 'mmu_core' has no attribute {name!r}")
 
+
+class _Package(types.ModuleType):
+    """The package: importing a submodule that shares a public function's name
+    (``mmu_core.build``, ``validate``, ``publish``) must not replace the function with the
+    module, which Python's import system does by setting the package attribute."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        lazy = _LAZY.get(name)
+        if lazy is not None and lazy[1] is not None and isinstance(value, types.ModuleType):
+            return  # the module stays in sys.modules; the attribute is the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

@@ -126,7 +126,9 @@ def load(
 
     if config_name is not None and not isinstance(config_name, str):  # load(path, columns)
         columns, config_name = config_name, None
-    if config_name is not None and not isinstance(path, Dataset):
+    if config_name is not None and isinstance(path, str) and "://" in path:
+        path = f"{path.rstrip('/')}/{config_name}"  # a published repository's config folder
+    elif config_name is not None and not isinstance(path, Dataset):
         path = select_config(path, config_name)
     ds = path if isinstance(path, Dataset) else open_dataset(path)
     plan = make_plan(ds, columns, example_options)
@@ -135,7 +137,8 @@ def load(
     builder = _classes()["MMUBuilder"](
         cache_dir=None if cache_dir is None else str(cache_dir),
         dataset_name=_safe_name(f"mmu_{ds.survey}_{ds.config}"),
-        config_id=f"mmu-{key}", features=features, path=str(ds.path),
+        config_id=f"mmu-{key}", features=features,
+        path=getattr(ds, "url", None) or str(ds.path),  # a URL reopens as one in workers
         plan=json.dumps(plan, sort_keys=True), key=key, split=split)
     if streaming:
         return builder.as_streaming_dataset(split=split)
@@ -154,7 +157,8 @@ SOURCE_MARK = "mmu dataset at "
 def source_description(path: str) -> str:
     """The HF dataset's ``info.description``: names the stored dataset it reads, so that
     :func:`source_of` (and :func:`cross_match_datasets`) can find it again."""
-    return f"Multimodal Universe (mmu): {SOURCE_MARK}{Path(path).resolve()}"
+    where = path if "://" in str(path) else Path(path).resolve()
+    return f"Multimodal Universe (mmu): {SOURCE_MARK}{where}"
 
 
 def source_of(hfds: Any) -> Path:
@@ -164,7 +168,8 @@ def source_of(hfds: Any) -> Path:
     if SOURCE_MARK not in text:
         raise ValueError(f"{type(hfds).__name__} was not made by mmu_core.hf.load: its info "
                          "does not name an mmu dataset; pass the dataset folder instead")
-    return Path(text.split(SOURCE_MARK, 1)[1].strip())
+    where = text.split(SOURCE_MARK, 1)[1].strip()
+    return where if "://" in where else Path(where)  # type: ignore[return-value]
 
 
 def select_config(root: Path | str, config_name: str) -> Path:

@@ -78,6 +78,7 @@ import numpy as np
 from mmu_core.errors import MMUError
 from mmu_core.storage import layout
 from mmu_core.storage.examples import side_namespaces
+from mmu_core.storage.hats import HatsDataset
 from mmu_core.storage.reader import Dataset, open_dataset
 
 try:  # optional: the classes become torch datasets when torch imports
@@ -106,9 +107,10 @@ class LoaderError(MMUError):
 class _Opener:
     """A :class:`Dataset` opened at most once per process (reopened after fork or spawn)."""
 
-    def __init__(self, source: Dataset | Path | str):
-        ds = source if isinstance(source, Dataset) else open_dataset(source)
-        self.path, self.memory_map = ds.path, ds.memory_map
+    def __init__(self, source: Dataset | HatsDataset | Path | str):
+        ds = source if isinstance(source, (Dataset, HatsDataset)) else open_dataset(source)
+        # a dataset opened from a URL reopens from it (its path is a local cache folder)
+        self.path, self.memory_map = getattr(ds, "url", None) or ds.path, ds.memory_map
         self._ds: Dataset | None = ds
         self._pid: int | None = os.getpid()
 
@@ -117,7 +119,8 @@ class _Opener:
         if self._ds is None or self._pid != os.getpid():
             if self._ds is not None:  # inherited through fork: drop the parent's handles here
                 self._ds.close()
-            self._ds, self._pid = Dataset(self.path, memory_map=self.memory_map), os.getpid()
+            # open_dataset: a HATS catalog reopens as one too
+            self._ds, self._pid = open_dataset(self.path, memory_map=self.memory_map), os.getpid()
         return self._ds
 
     def __getstate__(self) -> dict[str, Any]:
@@ -341,7 +344,7 @@ def _table(source: Any, left: Any = None, right: Any = None) -> _Table:
     """A readable source for a path, a :class:`Dataset` or a :class:`MatchedPairs`."""
     if isinstance(source, _Table):
         return source
-    if isinstance(source, Dataset):
+    if isinstance(source, (Dataset, HatsDataset)):
         return _StoredTable(source)
     path = Path(source)
     if (path.is_file() and path.name == CATALOG_NAME) or (path / CATALOG_NAME).is_file():

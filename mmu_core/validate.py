@@ -126,7 +126,13 @@ def validate(path: Path | str, strict: bool = False, full: bool = False,
         specs = None
         modality = None
     if not relpaths:
-        report.add("no data files (healpix=N/i-of-n.hdf5)")
+        from mmu_core.storage.hats import is_hats_catalog
+
+        if is_hats_catalog(path):
+            report.add("a HATS catalog (Parquet), not an mmu HDF5 dataset: validate checks the "
+                       "HDF5 layout; `mmu import-hats` converts it into one")
+        else:
+            report.add("no data files (healpix=N/i-of-n.hdf5)")
         return report
 
     ids_parts: list[np.ndarray] = []

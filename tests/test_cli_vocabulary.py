@@ -125,7 +125,20 @@ class RaisingSampler(ToyPlugin):
         raise ValueError("the sampler broke")
 
 
-def test_no_traceback_reaches_the_user_and_debug_shows_it(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def keep_signal_handlers():
+    """``cli.main`` installs SIGINT/SIGTERM handlers; left in the test process they would be
+    inherited by forked workers of later tests (which then ignore ``Pool.terminate``)."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_no_traceback_reaches_the_user_and_debug_shows_it(tmp_path, monkeypatch, capsys,
+                                                          keep_signal_handlers):
     registry = testing.plugin_registry(RaisingSampler())
     args = ["mmu", "sample", "toyimg", "--out", str(tmp_path / "raw")]
     with testing.use_registry(registry):
@@ -139,3 +152,15 @@ def test_no_traceback_reaches_the_user_and_debug_shows_it(tmp_path, monkeypatch,
         monkeypatch.setattr(sys, "argv", [*args, "--debug"])
         with pytest.raises(ValueError, match="the sampler broke"):
             cli.main()
+
+
+def test_sample_refuses_to_overwrite_an_earlier_sample_without_overwrite(tmp_path):
+    registry = testing.plugin_registry(ToyPlugin())
+    first = invoke(registry, "sample", "toyimg", "--out", tmp_path / "raw", "--n", 8)
+    assert first.exit_code == 0, first.output
+    again = invoke(registry, "sample", "toyimg", "--out", tmp_path / "raw", "--n", 8)
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    replaced = invoke(registry, "sample", "toyimg", "--out", tmp_path / "raw", "--n", 12,
+                      "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads((tmp_path / "raw" / "mmu-sample.json").read_text())["n"] == 12

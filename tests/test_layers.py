@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 # lowest first; a module belongs to the first entry that names it or a package above it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "version", "progress")),
+    ("base", ("errors", "version", "progress", "angles")),
     ("schemas", ("schemas",)),
     ("contract", ("models", "hookspecs", "registry", "sampling", "fits")),
     ("storage", ("storage",)),
-    ("operations", ("executors", "build", "validate", "crossmatch", "concat")),
-    ("integrations", ("hf", "loader", "previews", "testing", "scaffold", "demo")),
+    ("operations", ("executors", "build", "validate", "crossmatch", "concat", "sample_positions", "hats",
+                    "download")),
+    ("integrations", ("hf", "loader", "previews", "testing", "scaffold", "demo",
+                      "publish")),
     ("interface", ("cli", "")),  # "" is the package root: the public API
 ]
 

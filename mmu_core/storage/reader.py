@@ -2,7 +2,10 @@
 
 ``open_dataset(path)`` opens a folder built by mmu (manifest + index) or a folder of plain
 Multimodal Universe v1 files (``healpix=N/*.hdf5``, no manifest: columns are inferred from
-the files and the id index is built in memory on first lookup).
+the files and the id index is built in memory on first lookup). ``open_dataset(url)``
+(``https://``, ``http://``, ``hf://``, ``s3://``) opens a built folder over the network
+(:mod:`mmu_core.storage.remote`): the same ``Dataset``, reading its files through an opener
+(byte ranges) instead of local paths.
 """
 
 from __future__ import annotations
@@ -38,10 +41,16 @@ class Dataset:
     corrupt row raises :class:`~mmu_core.storage.integrity.CorruptDataError` naming the file,
     the column and the rows, never returns garbage. ``memory_map=False`` reads contiguous
     columns through h5py instead of memory maps (same results, slower).
+
+    ``opener`` (a :class:`~mmu_core.storage.remote.Remote`, as ``open_dataset(url)`` makes)
+    reads the files over the network: ``path`` is then its local cache entry (manifest and
+    ``_index/``), ``url`` the dataset's URL, and errors name the files' URLs.
     """
 
-    def __init__(self, path: Path | str, memory_map: bool = True):
-        self.path = Path(path)
+    def __init__(self, path: Path | str, memory_map: bool = True, opener: Any = None):
+        self.opener = opener
+        self.url: str | None = None if opener is None else opener.url
+        self.path = Path(path if opener is None else opener.local_dir)
         if not self.path.is_dir():
             raise DatasetError(f"{self.path}: no such dataset folder")
         self.manifest: Manifest | None = load_manifest(self.path)
@@ -62,6 +71,7 @@ class Dataset:
             self.aliases = {}
         self._pixel_of = [self._confined(r).pixel for r in self._relpaths]
         self._handles: OrderedDict[int, h5py.File] = OrderedDict()
+        self._ranges: dict[int, Any] = {}  # a remote file's checked byte ranges
         self._access: dict[tuple[int, str], ColumnAccess] = {}
         self.memory_map = memory_map
         self._guessed: str | None = None  # the modality of a folder without a manifest
@@ -72,11 +82,21 @@ class Dataset:
         absolute path, ``..``, another name) is refused."""
         shard = layout.parse_relpath(relpath)
         if shard is None:
-            raise DatasetError(f"{self.path / 'manifest.json'} lists {relpath!r}, which is not a "
+            raise DatasetError(f"{self.location}/manifest.json lists {relpath!r}, which is not a "
                                "healpix=N/i-of-n.hdf5 file inside the dataset folder: refused")
         return shard
 
     # ---- description ----------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where the dataset is: its URL, or its folder."""
+        return self.url or str(self.path)
+
+    def file_name(self, i: int) -> str:
+        """File ``i`` as errors name it: its path, or its URL."""
+        return (self.opener.name(self._relpaths[i]) if self.opener is not None
+                else str(self.path / self._relpaths[i]))
+
     @property
     def survey(self) -> str:
         return self.manifest.survey if self.manifest else self.path.parent.name
@@ -112,6 +132,8 @@ class Dataset:
         if not self._relpaths:
             return None
         value = self.open_file(0).attrs.get(name)
+        if 0 in self._ranges:
+            self._ranges[0].check_failure()  # a remote read failed: not the attribute
         return None if value is None else str(value)
 
     @property
@@ -156,10 +178,11 @@ class Dataset:
     def info(self) -> dict[str, Any]:
         inverse = self.standard_names()
         return {
-            "path": str(self.path), "survey": self.survey, "config": self.config,
+            "path": self.location, "survey": self.survey, "config": self.config,
             "modality": self.modality, "rows": len(self), "n_pixels": len(self.pixels),
             "pixels": self.pixels, "n_files": len(self._relpaths),
-            "bytes": int(sum(f.stat().st_size for f in self.files)),
+            "bytes": int(sum(f.bytes for f in self.manifest.files) if self.opener is not None
+                         else sum(f.stat().st_size for f in self.files)),
             "columns": {
                 k: {"dtype": str(v.np_dtype), "shape": list(v.shape), "alias": inverse.get(k)}
                 for k, v in self._specs.items()
@@ -186,7 +209,7 @@ class Dataset:
         m = self.manifest
         return {
             "survey": self.survey, "config": self.config, "modality": self.modality,
-            "path": str(self.path.resolve()), "rows": len(self),
+            "path": self.url or str(self.path.resolve()), "rows": len(self),
             "fingerprint": m.fingerprint() if m else None,
             "distribution": m.distribution if m else None,
             "plugin_version": m.plugin_version if m else None,
@@ -206,7 +229,7 @@ class Dataset:
             if standard == name:
                 return native
         raise KeyError(
-            f"{self.path}: no column {name!r} (columns: {', '.join(self.columns)}; "
+            f"{self.location}: no column {name!r} (columns: {', '.join(self.columns)}; "
             f"aliases: {self.standard_names()})"
         )
 
@@ -228,7 +251,20 @@ class Dataset:
     def open_file(self, i: int) -> h5py.File:
         """The open h5py file of file ``i`` (kept open, at most MAX_OPEN_FILES at once)."""
         h = self._handles.get(i)
-        if h is None:
+        if h is not None and i in self._ranges and self._ranges[i].poisoned:
+            self._evict(i)  # a read under h5py failed: its metadata may be zeros, reopen
+            h = None
+        if h is None and self.opener is not None:
+            h, ranges = self.opener.open_h5(self._relpaths[i])
+            self._ranges[i] = ranges
+            try:
+                self._admit(i, h)
+                ranges.check_failure()  # h5py read zeros where a fetch failed: reopen later
+            except BaseException:
+                self._evict(i)
+                ranges.check_failure()  # the network's error, if it caused this one
+                raise
+        elif h is None:
             path = self.path / self._relpaths[i]
             real = path.resolve()
             if not real.is_relative_to(self.path.resolve()):
@@ -238,32 +274,56 @@ class Dataset:
                 h = h5py.File(path, "r", rdcc_nbytes=4 * 1024 * 1024)
             except OSError as exc:
                 raise DatasetError(f"{path}: cannot be opened as HDF5 ({exc})") from None
-            foreign = foreign_storage(h)
-            if foreign:
-                h.close()
-                name, what = foreign[0]
-                raise DatasetError(f"{path}: column {name!r} is {what}; mmu reads only data "
-                                   "stored inside the dataset's own files: refused")
-            self._handles[i] = h
-            if len(self._handles) > MAX_OPEN_FILES:
-                old_i, old = self._handles.popitem(last=False)
-                for key in [k for k in self._access if k[0] == old_i]:
-                    self._access.pop(key).close()
-                old.close()
+            self._admit(i, h)
         else:
             self._handles.move_to_end(i)
         return h
 
+    def _admit(self, i: int, h: h5py.File) -> None:
+        """Keep file ``i`` open, closing the least recently used beyond MAX_OPEN_FILES; a
+        file with columns stored outside it is refused."""
+        foreign = foreign_storage(h)
+        if foreign:
+            h.close()
+            name, what = foreign[0]
+            raise DatasetError(f"{self.file_name(i)}: column {name!r} is {what}; mmu reads "
+                               "only data stored inside the dataset's own files: refused")
+        self._handles[i] = h
+        if len(self._handles) > MAX_OPEN_FILES:
+            self._evict(next(iter(self._handles)))
+
+    def _evict(self, i: int) -> None:
+        """Close file ``i`` and forget its column accessors."""
+        for key in [k for k in self._access if k[0] == i]:
+            self._access.pop(key).close()
+        self._ranges.pop(i, None)
+        h = self._handles.pop(i, None)
+        if h is not None:
+            h.close()
+
     def column(self, i: int, stored: str) -> ColumnAccess:
         """Checked access to one stored column of file ``i`` (memory-mapped where contiguous)."""
         access = self._access.get((i, stored))
+        ranges = self._ranges.get(i)
+        if access is not None and ranges is not None and ranges.poisoned:
+            access = None  # the file is reopened (open_file)
         if access is None:
             h = self.open_file(i)
-            if stored not in h:
-                raise DatasetError(f"{self.path / self._relpaths[i]}: no column {stored!r}")
-            spec = self._specs[stored]
-            access = ColumnAccess(self.path / self._relpaths[i], h, stored, spec.np_dtype,
-                                  spec.shape, memory_map=self.memory_map)
+            ranges = self._ranges.get(i)
+            try:
+                if stored not in h:
+                    raise DatasetError(f"{self.file_name(i)}: no column {stored!r}")
+                spec = self._specs[stored]
+                where = self.path / self._relpaths[i] if self.opener is None else \
+                    self.file_name(i)
+                access = ColumnAccess(where, h, stored, spec.np_dtype, spec.shape,
+                                      memory_map=self.memory_map, ranges=ranges)
+            except Exception:
+                if ranges is not None:
+                    ranges.check_failure()  # the network's error, if it caused this one
+                raise
+            if ranges is not None:
+                ranges.check_failure()  # h5py read zeros where a fetch failed: not metadata
             self._access[(i, stored)] = access
         return access
 
@@ -274,12 +334,13 @@ class Dataset:
         for h in self._handles.values():
             h.close()
         self._handles.clear()
+        self._ranges.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         # Open files and memory maps stay in the process that opened them: a pickled Dataset
         # (spawned workers) reopens lazily.
         state = dict(self.__dict__)
-        state["_handles"], state["_access"] = OrderedDict(), {}
+        state["_handles"], state["_access"], state["_ranges"] = OrderedDict(), {}, {}
         return state
 
     def __enter__(self) -> Dataset:
@@ -305,7 +366,7 @@ class Dataset:
         if dest[-1] - d0 + 1 == len(dest) and bool(np.all(np.diff(dest) == 1)):
             self.column(file_i, stored).take(rows, out=out[d0 : d0 + len(dest)])  # no scatter
         else:
-            out[dest] = self.column(file_i, stored).take(rows)
+            self.column(file_i, stored).take_scattered(rows, out, dest)
 
     def read_rows(
         self, file_idx: np.ndarray, row_idx: np.ndarray, columns: Iterable[str] | None = None
@@ -355,19 +416,26 @@ class Dataset:
         if not found.all():
             missing = ids[~found][:10]
             shown = [m.decode() if isinstance(m, bytes) else m.item() for m in missing]
-            raise KeyError(f"object_id(s) not in {self.path}: {shown}")
+            raise KeyError(f"object_id(s) not in {self.location}: {shown}")
         return self._rename(self._gather(file_idx, row_idx.astype(np.int64), cols), aliases)
 
     def cone(
         self,
-        ra: float,
-        dec: float,
-        radius_deg: float,
+        ra: Any,
+        dec: Any = None,
+        radius_deg: Any = None,
         columns: Iterable[str] | None = None,
         aliases: bool = False,
+        *,
+        radius: Any = None,
     ) -> dict[str, np.ndarray]:
-        """Every row within ``radius_deg`` of (ra, dec). Only the pixels that intersect the cone
-        (healpy ``query_disc``, inclusive) are opened."""
+        """Every row within a radius of a position. Only the pixels that intersect the cone
+        (healpy ``query_disc``, inclusive) are opened.
+
+        ``cone(ra, dec, radius_deg)`` with numbers in degrees, or ``cone(target, radius)`` with
+        ``target`` an astropy ``SkyCoord`` or an ``(ra, dec)`` pair and ``radius`` a number of
+        degrees or an astropy angle (``2 * u.arcmin``); ``radius=`` works in both forms."""
+        ra, dec, radius_deg, columns = cone_arguments(ra, dec, radius_deg, columns, radius)
         import healpy
 
         vec = healpy.ang2vec(ra, dec, lonlat=True)
@@ -434,10 +502,46 @@ class Dataset:
         row = {k: v[0] for k, v in self.get([object_id], columns=columns).items()}
         return self.row_to_example(row, **kwargs)
 
+    def to_table(self, columns: Iterable[str] | None = None, where: str | None = None,
+                 aliases: bool = True) -> Any:
+        """The catalog columns as an astropy ``Table`` with units, optionally only the rows
+        passing ``where`` (e.g. ``"z > 0.5 and zwarn == 0"``), read block by block
+        (:func:`mmu_core.storage.tables.to_table`)."""
+        from mmu_core.storage import tables
+
+        return tables.to_table(self, columns, where, aliases)
+
+    def to_pandas(self, columns: Iterable[str] | None = None, where: str | None = None,
+                  aliases: bool = True) -> Any:
+        """:meth:`to_table` as a pandas ``DataFrame``."""
+        from mmu_core.storage import tables
+
+        return tables.to_pandas(self, columns, where, aliases)
+
     def row_to_example(self, row: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """One stored row (column -> value) as its logical example (one per side of a matched
         dataset); ``kwargs`` go to the modality's ``example_from_row``."""
         return row_example(self, row, **kwargs)
+
+
+def cone_arguments(ra: Any, dec: Any, radius_deg: Any, columns: Any,
+                   radius: Any) -> tuple[float, float, float, Any]:
+    """``Dataset.cone``'s two call forms as (ra, dec, radius in degrees, columns)."""
+    from mmu_core.angles import position, to_degrees
+
+    if hasattr(ra, "frame") or isinstance(ra, (tuple, list)):  # cone(target, radius, columns)
+        if radius is None:
+            radius, radius_deg = dec, None
+        if radius_deg is not None and columns is None:
+            columns = radius_deg
+        ra_deg, dec_deg = position(ra)
+    else:
+        ra_deg, dec_deg = position(ra, dec)
+        if radius is None:
+            radius = radius_deg
+    if radius is None:
+        raise TypeError("cone() needs a radius")
+    return ra_deg, dec_deg, to_degrees(radius, "cone radius"), columns
 
 
 def as_dataset(value: Dataset | Path | str) -> Dataset:
@@ -447,8 +551,23 @@ def as_dataset(value: Dataset | Path | str) -> Dataset:
 
 def open_dataset(path: Path | str, memory_map: bool = True) -> Dataset:
     """Open a stored dataset folder (``ROOT/SURVEY/CONFIG``), or the single dataset below a
-    folder (e.g. a cross-match output ``OUT``)."""
+    folder (e.g. a cross-match output ``OUT``), or a HATS catalog or collection folder (a
+    :class:`~mmu_core.storage.hats.HatsDataset`, with the same reading methods), or a built
+    dataset folder at a URL (``https://``, ``http://``, ``hf://``, ``s3://``: read over the
+    network, :mod:`mmu_core.storage.remote`)."""
+    from mmu_core.storage.hats import HatsDataset, is_hats_catalog
+
+    if isinstance(path, HatsDataset):  # already open (as_dataset, hf.load, the loaders)
+        return path  # type: ignore[return-value]
+    if isinstance(path, str) and "://" in path:
+        from mmu_core.storage.remote import connect, is_url
+
+        if is_url(path):
+            return Dataset(path, memory_map=memory_map, opener=connect(path))
+        raise DatasetError(f"{path}: not a URL mmu reads (https://, http://, hf://, s3://)")
     path = Path(path)
+    if is_hats_catalog(path):
+        return HatsDataset(path, memory_map=memory_map)  # type: ignore[return-value]
     if path.is_dir() and not layout.is_dataset_dir(path):
         found = layout.find_datasets(path)
         if len(found) == 1:
