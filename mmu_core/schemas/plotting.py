@@ -91,8 +91,20 @@ def unit_of(column: str, units: dict[str, str] | None, stored: Any = None,
     for value in ((units or {}).get(column), stored, default):
         text = decode(value) if value is not None else ""
         if text and str(text).strip():
-            return str(text).strip()
+            return readable_unit(str(text).strip())
     return UNKNOWN_UNIT
+
+
+def readable_unit(text: str) -> str:
+    """A unit as astropy spells it (``1e-17 erg / (s cm2 Angstrom)``) in print
+    (``10⁻¹⁷ erg Å⁻¹ s⁻¹ cm⁻²``); text astropy does not parse is shown as it is."""
+    try:
+        from astropy import units as u
+
+        shown = u.Unit(text).to_string("unicode")
+    except (ValueError, TypeError):
+        return text
+    return shown[2:] if shown.startswith("1×10") else shown
 
 
 def label_with_unit(quantity: str, unit: str) -> str:

@@ -41,7 +41,7 @@ def test_sample_build_validate_on_the_command_line(tmp_path, release, config):
         "--dec",
         "-1",
         "--radius",
-        "0.3",
+        "0.3deg",
         "--release",
         release,
     )
