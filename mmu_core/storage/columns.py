@@ -6,6 +6,7 @@ A *batch* is a dict column name -> numpy array, all with the same first dimensio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,3 +159,32 @@ def _gzip_ratio(sample: np.ndarray) -> float:
     raw = flat[: max(1, SAMPLE_BYTES // max(1, flat.dtype.itemsize))]
     data = raw.view(np.uint8).reshape(-1, raw.dtype.itemsize).T.tobytes()  # byte shuffle
     return len(zlib.compress(data, 1)) / max(1, len(data))
+
+
+class NamedColumns:
+    """Column-name handling shared by the stored-dataset readers (``Dataset`` and
+    ``HatsDataset``), which define ``columns``, ``resolve(name)`` (a stored or standard name ->
+    the stored name) and ``standard_names()`` (stored -> standard)."""
+
+    columns: list[str]
+
+    def resolve(self, name: str) -> str:  # pragma: no cover - defined by the readers
+        raise NotImplementedError
+
+    def standard_names(self) -> dict[str, str]:  # pragma: no cover - defined by the readers
+        raise NotImplementedError
+
+    def _columns(self, columns: Iterable[str] | None) -> list[tuple[str, str]]:
+        """[(name asked, stored name)]; None means every stored column."""
+        if columns is None:
+            return [(c, c) for c in self.columns]
+        if isinstance(columns, str):
+            columns = [columns]
+        return [(c, self.resolve(c)) for c in columns]
+
+    def _rename(self, out: dict[str, np.ndarray], aliases: bool) -> dict[str, np.ndarray]:
+        """``out`` under the standard names when ``aliases``."""
+        if not aliases:
+            return out
+        names = self.standard_names()
+        return {names.get(k, k): v for k, v in out.items()}

@@ -66,7 +66,7 @@ import numpy as np
 from mmu_core.errors import MMUError
 from mmu_core.schemas import canonical_name, get_modality, guess_modality
 from mmu_core.storage import layout
-from mmu_core.storage.columns import ColumnSpec
+from mmu_core.storage.columns import ColumnSpec, NamedColumns
 from mmu_core.storage.examples import row_example
 from mmu_core.storage.index import IdIndex
 
@@ -314,7 +314,7 @@ class HealpixColumn:
 
 
 # ---- the catalog -----------------------------------------------------------------------------
-class HatsDataset:
+class HatsDataset(NamedColumns):
     """A HATS catalog (or collection) folder opened for reading. Use
     :func:`~mmu_core.storage.reader.open_dataset` (or this class directly).
 
@@ -737,19 +737,6 @@ class HatsDataset:
                  if self.unsupported else "")
         raise KeyError(f"{self.path}: no column {name!r} (columns: {', '.join(self.columns)}; "
                        f"aliases: {self.standard_names()}{extra})")
-
-    def _columns(self, columns: Iterable[str] | None) -> list[tuple[str, str]]:
-        if columns is None:
-            return [(c, c) for c in self.columns]
-        if isinstance(columns, str):
-            columns = [columns]
-        return [(c, self.resolve(c)) for c in columns]
-
-    def _rename(self, out: dict[str, np.ndarray], aliases: bool) -> dict[str, np.ndarray]:
-        if not aliases:
-            return out
-        names = self.standard_names()
-        return {names.get(k, k): v for k, v in out.items()}
 
     # ---- file access ------------------------------------------------------------------------
     def where(self, file_i: int, name: str) -> str:

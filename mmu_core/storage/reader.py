@@ -22,7 +22,7 @@ from mmu_core.errors import MMUError
 from mmu_core.schemas import MATCHED, canonical_name, get_modality, guess_modality
 from mmu_core.storage import layout
 from mmu_core.storage.access import ColumnAccess, foreign_storage
-from mmu_core.storage.columns import ColumnSpec
+from mmu_core.storage.columns import ColumnSpec, NamedColumns
 from mmu_core.storage.examples import row_example
 from mmu_core.storage.index import IdIndex
 from mmu_core.storage.manifest import Manifest, load_manifest
@@ -34,7 +34,7 @@ class DatasetError(MMUError):
     """The folder is not a readable dataset."""
 
 
-class Dataset:
+class Dataset(NamedColumns):
     """A stored dataset. Use :func:`open_dataset`.
 
     Every read is checked against the stored checksums (docs/format.md, "Integrity"); a
@@ -232,20 +232,6 @@ class Dataset:
             f"{self.location}: no column {name!r} (columns: {', '.join(self.columns)}; "
             f"aliases: {self.standard_names()})"
         )
-
-    def _columns(self, columns: Iterable[str] | None) -> list[tuple[str, str]]:
-        """[(name asked, stored name)]; None means every stored column."""
-        if columns is None:
-            return [(c, c) for c in self._specs]
-        if isinstance(columns, str):
-            columns = [columns]
-        return [(c, self.resolve(c)) for c in columns]
-
-    def _rename(self, out: dict[str, np.ndarray], aliases: bool) -> dict[str, np.ndarray]:
-        if not aliases:
-            return out
-        names = self.standard_names()
-        return {names.get(k, k): v for k, v in out.items()}
 
     # ---- file access ------------------------------------------------------------------------
     def open_file(self, i: int) -> h5py.File:
