@@ -68,7 +68,7 @@ from mmu_core.schemas import canonical_name, get_modality, guess_modality
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec, NamedColumns
 from mmu_core.storage.examples import row_example
-from mmu_core.storage.index import IdIndex
+from mmu_core.storage.index import IdIndex, by_file
 
 CATALOG_PROPERTIES = ("hats.properties", "properties")
 COLLECTION_PROPERTIES = "collection.properties"
@@ -848,15 +848,9 @@ class HatsDataset(NamedColumns):
         n = len(file_idx)
         out = {asked: np.empty((n, *specs[stored].shape), dtype=specs[stored].np_dtype)
                for asked, stored in cols}
-        order = np.lexsort((row_idx, file_idx))
-        f_sorted, r_sorted = file_idx[order], row_idx[order]
-        bounds = np.flatnonzero(np.diff(f_sorted)) + 1
-        for sel in np.split(np.arange(n), bounds):
-            if not len(sel):
-                continue
-            f = int(f_sorted[sel[0]])
+        for f, rows, dest in by_file(file_idx, row_idx):
             for asked, stored in cols:
-                out[asked][order[sel]] = self.column(f, stored).take(r_sorted[sel])
+                out[asked][dest] = self.column(f, stored).take(rows)
         return out
 
     def read_rows(self, file_idx: np.ndarray, row_idx: np.ndarray,

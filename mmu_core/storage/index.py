@@ -159,3 +159,14 @@ def read_file_positions(path: Path | str, out: tuple[np.ndarray, ...] | None = N
         return tuple(cols)
     finally:
         fid.close()
+
+
+def by_file(file_idx: np.ndarray, row_idx: np.ndarray):
+    """Rows addressed as (file, row) pairs, grouped for reading: yields ``(file, rows, dest)``
+    per file in file order, ``rows`` ascending and ``dest`` their places in the input order."""
+    order = np.lexsort((row_idx, file_idx))  # file by file, rows ascending
+    f_sorted, r_sorted = file_idx[order], row_idx[order]
+    bounds = np.flatnonzero(np.diff(f_sorted)) + 1
+    for sel in np.split(np.arange(len(order)), bounds):
+        if len(sel):
+            yield int(f_sorted[sel[0]]), r_sorted[sel], order[sel]

@@ -24,7 +24,7 @@ from mmu_core.storage import layout
 from mmu_core.storage.access import ColumnAccess, foreign_storage
 from mmu_core.storage.columns import ColumnSpec, NamedColumns
 from mmu_core.storage.examples import row_example
-from mmu_core.storage.index import IdIndex
+from mmu_core.storage.index import IdIndex, by_file
 from mmu_core.storage.manifest import Manifest, load_manifest
 
 MAX_OPEN_FILES = 64
@@ -371,15 +371,9 @@ class Dataset(NamedColumns):
             asked: np.empty((n, *self._specs[stored].shape), dtype=self._specs[stored].np_dtype)
             for asked, stored in cols
         }
-        order = np.lexsort((row_idx, file_idx))  # file by file, rows ascending
-        f_sorted, r_sorted = file_idx[order], row_idx[order]
-        bounds = np.flatnonzero(np.diff(f_sorted)) + 1
-        for sel in np.split(np.arange(n), bounds):
-            if not len(sel):
-                continue
-            f = int(f_sorted[sel[0]])
+        for f, rows, dest in by_file(file_idx, row_idx):
             for asked, stored in cols:
-                self._read_into(f, r_sorted[sel], stored, out[asked], order[sel])
+                self._read_into(f, rows, stored, out[asked], dest)
         return out
 
     # ---- public reads -----------------------------------------------------------------------
