@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,8 +40,11 @@ from mmu_core.storage.writer import (
     describe_pixel_files,
     file_count,
     finish_pixel,
+    first_duplicate,
     read_unit_result,
     remove_leftovers,
+    swap_in,
+    tmp_token,
     write_pixel_file,
     write_skipped_unit,
 )
@@ -202,6 +204,14 @@ def build(
     inputs = {u.key: [input_fingerprint(raw_dir, f) for f in u.files] for u in units}
     existing = load_manifest(dataset_dir)
     if existing is not None:
+
+        def rebuild(tmp: Path, reuse: tuple | None = None) -> BuildSummary:
+            """This build again, into ``tmp`` (``reuse``: what an update keeps)."""
+            return build(survey, raw_dir, out_root, config=config, options=options,
+                         workers=workers, scheduler=scheduler, max_file_bytes=max_file_bytes,
+                         compression=compression, registry=registry, progress=progress,
+                         _dataset_dir=tmp, _reuse=reuse)
+
         changed = changed_inputs(existing, keys, inputs)
         if not changed and not overwrite:
             return _summary_from_manifest(summary, existing, started, noop=True)
@@ -210,11 +220,8 @@ def build(
                      or inputs[k] != existing.inputs.get(k)]
             fresh = [u for u in units if u.key not in existing.units
                      or inputs[u.key] != existing.inputs.get(u.key)]
-            return _replace(dataset_dir, started, lambda tmp: build(
-                survey, raw_dir, out_root, config=config, options=options, workers=workers,
-                scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
-                registry=registry, progress=progress, _dataset_dir=tmp,
-                _reuse=(dataset_dir, existing, stale, [u.key for u in fresh])))
+            return _replace(dataset_dir, started, lambda tmp: rebuild(
+                tmp, (dataset_dir, existing, stale, [u.key for u in fresh])))
         if not overwrite:
             shown = "; ".join(changed[:10]) + (f"; ... {len(changed) - 10} more"
                                                 if len(changed) > 10 else "")
@@ -222,10 +229,7 @@ def build(
                              "--update to rebuild the changed units and the pixels they touch, "
                              "or --overwrite to rebuild it all (either way it stays readable "
                              "until the new one replaces it), or build to another --out")
-        return _replace(dataset_dir, started, lambda tmp: build(
-            survey, raw_dir, out_root, config=config, options=options, workers=workers,
-            scheduler=scheduler, max_file_bytes=max_file_bytes, compression=compression,
-            registry=registry, progress=progress, _dataset_dir=tmp))
+        return _replace(dataset_dir, started, rebuild)
 
     staging = dataset_dir / layout.STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)
@@ -498,17 +502,13 @@ def kept_owners(old_dir: Path, old: Manifest, stale: list[str],
 
 def _replace(dataset_dir: Path, started: float, rebuild: Any) -> BuildSummary:
     """Build into a temporary folder beside ``dataset_dir``, then swap it in."""
-    token = uuid.uuid4().hex[:8]
-    tmp = layout.tmp_name(dataset_dir, token)
+    tmp = layout.tmp_name(dataset_dir, tmp_token())
     try:
         summary = rebuild(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = layout.tmp_name(dataset_dir, f"old-{token}")
-    os.rename(dataset_dir, old)
-    os.rename(tmp, dataset_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(tmp, dataset_dir)
     summary.path = dataset_dir
     summary.seconds = time.perf_counter() - started
     return summary
@@ -542,23 +542,10 @@ def _check_plan(staging: Path, dataset_dir: Path, keys: list[str]) -> None:
 
 
 def _check_ids_unique(staging: Path, keys: list[str]) -> None:
-    arrays, owner = [], []
-    for i, key in enumerate(keys):
-        ids = np.load(staging / key / IDS_NAME)
-        arrays.append(ids)
-        owner.append(np.full(len(ids), i, np.int32))
-    if not arrays:
-        return
-    ids = np.concatenate(arrays)
-    own = np.concatenate(owner)
-    order = np.argsort(ids, kind="stable")
-    s = ids[order]
-    dup = np.flatnonzero(s[1:] == s[:-1])
-    if len(dup):
-        a, b = own[order[dup[0]]], own[order[dup[0] + 1]]
-        value = s[dup[0]]
-        value = value.decode() if isinstance(value, bytes) else value
-        raise BuildError(f"object {value} appears in both unit {keys[a]!r} and unit {keys[b]!r}")
+    dup = first_duplicate(staging, keys)
+    if dup is not None:
+        value, a, b = dup
+        raise BuildError(f"object {value} appears in both unit {a!r} and unit {b!r}")
 
 
 def _jsonable(value: Any) -> bool:

@@ -51,11 +51,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -85,12 +83,14 @@ from mmu_core.storage.manifest import load_manifest
 from mmu_core.storage.reader import as_dataset
 from mmu_core.storage.writer import (
     DEFAULT_MAX_FILE_BYTES,
-    IDS_NAME,
     UnitResult,
     UnitStager,
     atomic_write_text,
+    first_duplicate,
     read_unit_result,
     remove_leftovers,
+    swap_in,
+    tmp_token,
 )
 from mmu_core.version import __version__
 
@@ -277,10 +277,6 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "catalog"
 
 
-def _token() -> str:
-    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
 def export_hats(
     dataset: Any,
     out: Path | str,
@@ -379,7 +375,7 @@ def export_hats(
                                                           write_table_kwargs=write_table_kwargs)
     rg_rows = max(1, min(MAX_ROW_GROUP_ROWS, row_group_bytes // max(row_bytes, 1)))
 
-    tmp = layout.tmp_name(out, _token())
+    tmp = layout.tmp_name(out, tmp_token())
     catalog_dir = tmp / name
     margin_name = None
     try:
@@ -453,7 +449,7 @@ def export_hats(
             collection |= {"all_margins": [margin_name], "default_margin": margin_name}
         CollectionProperties(**collection, **HatsProperties.new_provenance_dict(
             str(tmp), builder=f"mmu-core v{__version__}")).to_properties_file(str(tmp))
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -557,18 +553,6 @@ def _run_writes(ds: Any, jobs: list[tuple[Path, slice]], file_idx: np.ndarray,
         pass
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Rename the finished folder ``tmp`` to ``out``, replacing what was there."""
-    if out.exists():
-        old = layout.tmp_name(out, f"old-{_token()}")
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(tmp, out)
-
-
 # ---- import ------------------------------------------------------------------------------------
 def unit_key(relpath: str) -> str:
     """A unit of work's key for one Parquet file (a file name: no slashes)."""
@@ -665,19 +649,10 @@ def _check_plan(staging: Path, dataset_dir: Path, plan: dict[str, str],
 
 
 def _check_unique_ids(staging: Path, keys: list[str], where: dict[str, str]) -> None:
-    arrays = [np.load(staging / k / IDS_NAME) for k in keys]
-    if not arrays:
-        return
-    ids = np.concatenate(arrays)
-    owner = np.concatenate([np.full(len(a), i, np.int32) for i, a in enumerate(arrays)])
-    order = np.argsort(ids, kind="stable")
-    s = ids[order]
-    dup = np.flatnonzero(s[1:] == s[:-1])
-    if len(dup):
-        a, b = owner[order[dup[0]]], owner[order[dup[0] + 1]]
-        value = s[dup[0]]
-        value = value.decode() if isinstance(value, bytes) else value
-        raise HatsError(f"object {value} appears in both {where[keys[a]]} and {where[keys[b]]}: "
+    dup = first_duplicate(staging, keys)
+    if dup is not None:
+        value, a, b = dup
+        raise HatsError(f"object {value} appears in both {where[a]} and {where[b]}: "
                         "object ids must be unique (pass id_column= for another column)")
 
 
@@ -741,13 +716,13 @@ def import_hats(
             raise HatsError(f"{dataset_dir} already holds a dataset made from other input; pass "
                             "overwrite=True (--overwrite) to replace it (it stays readable until "
                             "the new one is in place), or import to another --out")
-        tmp = layout.tmp_name(dataset_dir, f"import-{_token()}")
+        tmp = layout.tmp_name(dataset_dir, f"import-{tmp_token()}")
         try:
             done = import_hats(src, out_root, survey, config, columns=columns,
                                id_column=id_column, modality=modality, workers=workers,
                                max_file_bytes=max_file_bytes, compression=compression,
                                progress=progress, _dataset_dir=tmp)
-            _swap_in(tmp, dataset_dir)
+            swap_in(tmp, dataset_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -70,6 +70,7 @@ from mmu_core.schemas.features import column_feature, value_feature
 from mmu_core.storage import layout
 from mmu_core.storage.columns import ColumnSpec
 from mmu_core.storage.manifest import Manifest, load_manifest
+from mmu_core.storage.writer import swap_in
 from mmu_core.version import __version__
 
 # The Hub's repository limits and recommendations (see the module docstring).
@@ -449,18 +450,12 @@ def _hard_link(src: Path, dest: Path) -> bool:
 
 
 def _swap_in(tmp: Path, out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:  # appeared while we were writing
-            raise PublishError(f"{out} already exists and is not empty; pass overwrite=True "
+    """Move the written folder into place, unless a non-empty OUT appeared meanwhile and
+    ``overwrite`` is off."""
+    if out.exists() and any(out.iterdir()) and not overwrite:  # appeared while we wrote
+        raise PublishError(f"{out} already exists and is not empty; pass overwrite=True "
                                "(--overwrite) or choose another folder")
-        old = layout.tmp_name(out, f"old-{os.getpid()}")
-        os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-        return
-    if out.exists():
-        out.rmdir()
-    os.rename(tmp, out)
+    swap_in(tmp, out)
 
 
 # ---- the dataset card ---------------------------------------------------------------------

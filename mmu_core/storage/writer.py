@@ -31,6 +31,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -77,12 +78,44 @@ def ensure_space(path: Path, needed: int, what: str) -> None:
                               f"{needed + SPACE_MARGIN:,} bytes needed, {free:,} free")
 
 
-def _token() -> str:
+def tmp_token() -> str:
+    """A token that makes a temporary name unique to this process and call."""
     return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def swap_in(tmp: Path, out: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``out``; what was at ``out`` is moved aside first
+    and deleted last, so ``out`` is never partial and never missing once it existed."""
+    if out.exists():
+        old = layout.tmp_name(out, f"old-{tmp_token()}")
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(tmp, out)
+
+
+def first_duplicate(staging: Path, keys: list[str]) -> tuple[Any, str, str] | None:
+    """The first object id staged by two of the units ``keys`` (from their ``ids.npy``), with
+    the two unit keys, or ``None`` when the ids are unique across them."""
+    arrays = [np.load(staging / k / IDS_NAME) for k in keys]
+    if not arrays:
+        return None
+    ids = np.concatenate(arrays)
+    owner = np.concatenate([np.full(len(a), i, np.int32) for i, a in enumerate(arrays)])
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    dup = np.flatnonzero(s[1:] == s[:-1])
+    if not len(dup):
+        return None
+    value = s[dup[0]]
+    value = value.decode() if isinstance(value, bytes) else value
+    return value, keys[owner[order[dup[0]]]], keys[owner[order[dup[0] + 1]]]
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = layout.tmp_name(path, _token())
+    tmp = layout.tmp_name(path, tmp_token())
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -197,7 +230,7 @@ class UnitStager:
     def __init__(self, staging_root: Path, key: str, attrs: dict[str, Any] | None = None,
                  compression: str | None = "auto", memory_bytes: int | None = None):
         self.final_dir = staging_root / key
-        self.tmp_dir = layout.tmp_name(self.final_dir, _token())
+        self.tmp_dir = layout.tmp_name(self.final_dir, tmp_token())
         self.tmp_dir.mkdir(parents=True)
         self.key = key
         self.attrs = dict(attrs or {})
@@ -283,7 +316,7 @@ class UnitStager:
 def write_skipped_unit(staging_root: Path, result: UnitResult) -> None:
     """Record a unit skipped under --skip-bad, so a rerun does not retry it."""
     final_dir = staging_root / result.key
-    tmp = layout.tmp_name(final_dir, _token())
+    tmp = layout.tmp_name(final_dir, tmp_token())
     tmp.mkdir(parents=True)
     np.save(tmp / IDS_NAME, np.empty(0, np.int64))
     (tmp / DONE_NAME).write_text(json.dumps(result.to_json()))
@@ -310,19 +343,20 @@ def _check_unique(ids: np.ndarray, where: str) -> None:
 
 
 # ---- row sources: what _write_shard reads, in sorted order -------------------------------
-_SCRATCH: dict[str, np.ndarray] = {}
+_SCRATCH = threading.local()  # per thread: two writers in one process never share a buffer
 
 
 def scratch(role: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """A per-process buffer reused across blocks, columns and files. Fresh large arrays come
-    from new ``mmap`` pages that the kernel faults in and zeroes on first touch: measured, the
-    HSC sample build spent 4.3 s in the kernel with 61,000 page faults, 2.6 s with buffers
-    kept (at most two ``MERGE_BLOCK_BYTES`` buffers per process)."""
+    """A buffer reused across blocks, columns and files (one per role and thread). Fresh large
+    arrays come from new ``mmap`` pages that the kernel faults in and zeroes on first touch:
+    measured, the HSC sample build spent 4.3 s in the kernel with 61,000 page faults, 2.6 s
+    with buffers kept (at most two ``MERGE_BLOCK_BYTES`` buffers per thread)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = _SCRATCH.get(role)
+    buffers = _SCRATCH.__dict__
+    buf = buffers.get(role)
     if buf is None or buf.nbytes < nbytes:
-        buf = _SCRATCH[role] = np.empty(max(nbytes, 1), np.uint8)
+        buf = buffers[role] = np.empty(max(nbytes, 1), np.uint8)
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
@@ -424,7 +458,7 @@ def write_pixel_file(
     path = folder / layout.file_name(index, count)
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = layout.tmp_name(path, _token())
+        tmp = layout.tmp_name(path, tmp_token())
         try:
             _write_pixel_file(tmp, pixel, index, count, fragments, schema, attrs, compression)
             os.rename(tmp, path)
@@ -490,18 +524,15 @@ def merge_pixel(
     attrs: dict[str, Any],
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     compression: str | None = "auto",
-    rows: int | None = None,
+    *,
+    rows: int,
 ) -> PixelResult:
-    """Write the final files ``healpix=N/i-of-n.hdf5`` of one pixel from its sorted staging
-    fragments, in this process (builds run :func:`write_pixel_file` as parallel tasks)."""
+    """Write the final files ``healpix=N/i-of-n.hdf5`` of one pixel (``rows`` rows) from its
+    sorted staging fragments, in this process (builds run :func:`write_pixel_file` as
+    parallel tasks)."""
     final_dir = dataset_dir / layout.pixel_dirname(pixel)
     if final_dir.is_dir():
         return PixelResult(pixel, describe_pixel_files(dataset_dir, pixel, checksums=True))
-    if rows is None:
-        rows = 0
-        for _, p in fragments:
-            with h5py.File(p, "r") as h:
-                rows += int(h["object_id"].shape[0])
     parts = dataset_dir / layout.STAGING_DIR / PARTS_DIR
     count = file_count(rows, schema, max_file_bytes)
     files = [write_pixel_file(parts, pixel, i, count, fragments, schema, attrs, compression)
