@@ -194,7 +194,7 @@ def sample(
                                    help="replace an earlier sample in OUT"),
 ) -> None:
     """Write synthetic raw files in the survey's official layout (extra options: see describe)."""
-    from mmu_core.angles import parse_angle, to_degrees
+    from mmu_core.angles import to_degrees
     from mmu_core.sample_positions import RECORD_NAME, like_request, positions_of, record_sample
 
     registry = get_registry()
@@ -202,7 +202,7 @@ def sample(
         entry = registry.survey(survey)
         options = parse_extra_options(ctx.args, entry.info.sample_options, f"mmu sample {survey}")
         request = SampleRequest(out_dir=out, n=n, seed=seed, ra=ra, dec=dec,
-                                radius=to_degrees(parse_angle(radius, "--radius")),
+                                radius=to_degrees(radius, "--radius"),
                                 options=options)
         if like is not None:
             request = like_request(request, positions_of(like, registry))
@@ -427,11 +427,11 @@ def crossmatch(
 ) -> None:
     """Cross-match two datasets by sky position: OUT/catalog.parquet and a matched dataset
     holding both sides' columns (namespaced by survey) in the same HEALPix layout."""
-    from mmu_core.angles import parse_angle, to_arcsec
+    from mmu_core.angles import to_arcsec
     from mmu_core.crossmatch import cross_match
 
     try:
-        arcsec = to_arcsec(parse_angle(radius, "--radius"))
+        arcsec = to_arcsec(radius, "--radius")
         result = cross_match(left, right, out, radius_arcsec=arcsec, how=how, workers=workers,
                              scheduler=scheduler, catalog_only=catalog_only, overwrite=overwrite)
     except (MMUError, KeyError) as exc:
@@ -595,7 +595,7 @@ def download_command(
     """Download a dataset (or the pixels a cone or a pixel list touches) file by file: resumed
     after an interruption, each file checked against the manifest's sha256, the manifest
     written last, so the copy opens and validates like a built dataset."""
-    from mmu_core.angles import parse_angle, to_degrees
+    from mmu_core.angles import to_degrees
     from mmu_core.download import download
     from mmu_core.progress import RichProgress
     from mmu_core.storage.remote import RemoteOptions
@@ -606,7 +606,7 @@ def download_command(
         _fail(f"--pixels expects pixel numbers, got {' '.join(pixels)!r}", 2)
     try:
         if cone is not None:
-            cone = (cone[0], cone[1], to_degrees(parse_angle(cone[2], "--cone radius")))
+            cone = (cone[0], cone[1], to_degrees(cone[2], "--cone radius"))
         with RichProgress(console) as progress:
             result = download(url, out, cone=cone, pixels=wanted, columns=columns or None,
                               options=RemoteOptions.from_env(retries=retries, timeout=timeout),

@@ -211,17 +211,17 @@ def cross_match_datasets(left: Any, right: Any, match_radius: Any = 1.0, how: st
     import datasets
 
     from mmu_core.angles import to_arcsec
-    from mmu_core.crossmatch import cross_match
+    from mmu_core.crossmatch import CATALOG_NAME, cross_match
 
     sources = [_source_path(x) for x in (left, right)]
     radius = to_arcsec(match_radius, "match_radius")
     if out is None:
         out = _match_cache(sources, radius, how)
     out = Path(out)
-    if overwrite or not (out / "catalog.parquet").is_file():
+    if overwrite or not (out / CATALOG_NAME).is_file():
         cross_match(sources[0], sources[1], out, radius_arcsec=radius, how=how,
                     workers=workers, overwrite=True)
-    catalog = datasets.Dataset.from_parquet(str(out / "catalog.parquet"),
+    catalog = datasets.Dataset.from_parquet(str(out / CATALOG_NAME),
                                             cache_dir=None if cache_dir is None else str(cache_dir))
     return catalog, load(out, streaming=streaming, cache_dir=cache_dir)
 
@@ -245,7 +245,7 @@ def _match_cache(sources: list[Path], radius: float, how: str) -> Path:
     for src in sources:
         manifest = load_manifest(src)
         h.update(str(src.resolve()).encode())
-        h.update((manifest.model_dump_json() if manifest is not None else "").encode())
+        h.update((manifest.fingerprint() if manifest is not None else "").encode())
     h.update(f"{radius!r}/{how}".encode())
     return cache_root() / "matches" / h.hexdigest()[:24]
 

@@ -75,6 +75,7 @@ from typing import Any
 
 import numpy as np
 
+from mmu_core.crossmatch.writers import CATALOG_NAME
 from mmu_core.errors import MMUError
 from mmu_core.storage import layout
 from mmu_core.storage.examples import side_namespaces
@@ -89,7 +90,6 @@ except (ImportError, OSError):  # pragma: no cover - depends on the environment
 _MapBase: type = _torch_data.Dataset if _torch_data is not None else object
 _IterBase: type = _torch_data.IterableDataset if _torch_data is not None else object
 
-CATALOG_NAME = "catalog.parquet"  # as the cross-match writes it (docs/format.md)
 BLOCK_BYTES = 4 * 1024 * 1024  # default block: about this many bytes of the columns read
 BUFFER_BYTES = 64 * 1024 * 1024  # default window (shuffle buffer): about this many bytes
 MAX_BLOCK_ROWS = 65536

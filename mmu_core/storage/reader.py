@@ -271,9 +271,7 @@ class Dataset(NamedColumns):
         foreign = foreign_storage(h)
         if foreign:
             h.close()
-            name, what = foreign[0]
-            raise DatasetError(f"{self.file_name(i)}: column {name!r} is {what}; mmu reads "
-                               "only data stored inside the dataset's own files: refused")
+            raise refused(self.file_name(i), *foreign[0])
         self._handles[i] = h
         if len(self._handles) > MAX_OPEN_FILES:
             self._evict(next(iter(self._handles)))
@@ -580,23 +578,28 @@ def _infer(path: Path, relpaths: list[str]) -> tuple[list[int], dict[str, Column
     return rows, specs
 
 
+def refused(file: str, column: str, what: str) -> DatasetError:
+    """The error for a column whose bytes live outside its file (a downloaded file must not
+    make the reader read other files of the machine)."""
+    return DatasetError(f"{file}: column {column!r} is {what}; mmu reads only data stored "
+                        "inside the dataset's own files: refused")
+
+
 def _scan_root(file: Path, fid: Any, specs: dict[str, ColumnSpec]) -> int:
     root = h5py.h5g.open(fid, b"/")
     n = None
     for raw in root:
         name = raw.decode()
         if root.links.get_info(raw).type == h5py.h5l.TYPE_EXTERNAL:
-            raise DatasetError(f"{file}: column {name!r} is an HDF5 external link; mmu reads "
-                               "only data stored inside the dataset's own files: refused")
+            raise refused(str(file), name, "an HDF5 external link")
         obj = h5py.h5o.open(root, raw)
         if not isinstance(obj, h5py.h5d.DatasetID):
             continue
         plist = obj.get_create_plist()
         if plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count():
-            what = "a virtual dataset" if plist.get_layout() == h5py.h5d.VIRTUAL else \
-                "stored in external raw files"
-            raise DatasetError(f"{file}: column {name!r} is {what}; mmu reads only data stored "
-                               "inside the dataset's own files: refused")
+            raise refused(str(file), name, "a virtual dataset"
+                          if plist.get_layout() == h5py.h5d.VIRTUAL
+                          else "stored in external raw files")
         shape = obj.shape
         if not shape:
             continue
