@@ -52,6 +52,9 @@ def test_a_flipped_block_of_a_contiguous_column_is_caught_by_get_and_validate(da
         ds.get([ids[bad_row]], columns=["image_array"])
     assert str(path) in str(err.value) and "'image_array'" in str(err.value)
     assert "checksum mismatch" in str(err.value)
+    # a shuffled batch (rows read straight into their places, take_scattered) is checked too
+    with pytest.raises(CorruptDataError, match="checksum mismatch"):
+        ds.get([ids[bad_row + 1], ids[0], ids[bad_row]], columns=["image_array"])
     # the same read through h5py instead of a memory map is checked the same way
     with pytest.raises(CorruptDataError):
         mmu_core.open_dataset(dataset, memory_map=False).get([ids[bad_row]],
@@ -62,6 +65,8 @@ def test_a_flipped_block_of_a_contiguous_column_is_caught_by_get_and_validate(da
     # rows in other checksum blocks of the file still read, and other columns of that row
     fine = ds.get([ids[0], ids[-1]], columns=["image_array"])
     assert fine["image_array"].shape == (2, 5, 16, 16)
+    flipped = ds.get([ids[-1], ids[0]], columns=["image_array"])["image_array"]  # scattered
+    assert flipped[::-1].tobytes() == fine["image_array"].tobytes()
     assert ds.get([ids[bad_row]], columns=["mag"])["mag"].shape == (1,)
 
     report = validate(dataset)

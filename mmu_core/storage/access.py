@@ -67,6 +67,12 @@ def foreign_storage(h: h5py.File) -> list[tuple[str, str]]:
     return found
 
 
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """``[(a, b)]``: the places of each run of consecutive stored rows in sorted ``rows``."""
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    return list(zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(), strict=True))
+
+
 class ColumnAccess:
     """One column of one open file. Use :meth:`take` (rows sorted ascending) and
     :meth:`slice`. ``ranges`` (a remote file's checked byte ranges: ``read(start, end)``,
@@ -128,9 +134,7 @@ class ColumnAccess:
 
     def _pread_rows(self, rows: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         out = np.empty((len(rows), *self.shape), self.dtype) if out is None else out
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        spans = list(zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(),
-                         strict=True))
+        spans = _runs(rows)
         if self.ranges is not None:  # every run in one batch of concurrent requests
             starts = [self.offset + int(rows[a]) * self.row_bytes for a, _ in spans]
             got = self.ranges.read_many([(s, s + (b - a) * self.row_bytes)
@@ -240,10 +244,8 @@ class ColumnAccess:
             return
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         try:
-            for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(),
-                            strict=True):
+            for a, b in _runs(rows):
                 for c in range(a, b, IOV_MAX):  # the kernel takes at most IOV_MAX buffers
                     d = min(b, c + IOV_MAX)
                     views = [memoryview(out[k]).cast("B") for k in dest[c:d].tolist()]
@@ -254,12 +256,10 @@ class ColumnAccess:
         except OSError as exc:
             raise self._fail(rows, f"HDF5 could not read them ({exc})") from None
         if self.checks is not None:
-            expected = self.checks[1]
-            flat = out.reshape(len(out), -1).view(np.uint8)
-            for k, r in zip(dest.tolist(), rows.tolist(), strict=True):
-                if r >= len(expected) or digest_of(flat[k]) != int(expected[r]):
-                    raise self._fail(rows, f"checksum mismatch in stored row {r} (the file is "
-                                     "corrupt)")
+            bad = verify_rows(out, rows, self.checks[1], at=dest)
+            if bad is not None:
+                raise self._fail(rows, f"checksum mismatch in stored row {bad} (the file is "
+                                 "corrupt)")
 
     def take(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``column[rows]`` for sorted rows (repeats allowed), verified; written into ``out``

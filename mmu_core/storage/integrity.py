@@ -93,12 +93,15 @@ def bad_blocks(read: Callable[[int, int], np.ndarray], blocks: np.ndarray,
     return bad
 
 
-def verify_rows(data: np.ndarray, rows: np.ndarray, expected: np.ndarray) -> int | None:
+def verify_rows(data: np.ndarray, rows: np.ndarray, expected: np.ndarray,
+                at: np.ndarray | None = None) -> int | None:
     """For a column with one row per block: the first of ``rows`` whose bytes in ``data``
-    (``data[k]`` holds row ``rows[k]``) do not match ``expected``, or ``None``."""
+    (``data[k]`` holds row ``rows[k]``, or ``data[at[k]]`` when ``at`` is given) do not match
+    ``expected``, or ``None``."""
     flat = np.ascontiguousarray(data).reshape(len(data), -1).view(np.uint8)
     digest = xxhash.xxh3_64_intdigest  # per row, on one flat view: no copy per row
-    for k, r in enumerate(rows.tolist()):
+    places = range(len(rows)) if at is None else np.asarray(at).tolist()
+    for k, r in zip(places, rows.tolist(), strict=True):
         if r >= len(expected) or digest(flat[k]) != int(expected[r]):
             return r
     return None
