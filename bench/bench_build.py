@@ -56,6 +56,23 @@ def ensure_raw(survey: str, n: int) -> Path:
     return raw
 
 
+PREFAULT_BYTES = 4 * 1024**3
+
+
+def settle() -> None:
+    """Start every timed run alike: no dirty pages (sync), and free memory the hypervisor has
+    already backed. On this kind of machine (a Firecracker VM, guest memory backed lazily by
+    the host), the first touch of a page costs ~2 s per GB: writing 1.15 GB into the page cache
+    ran at 0.27 GB/s on never-touched pages and at 2.3-4.4 GB/s on pages touched before, which
+    made runs of the same build differ by 2x. Touching PREFAULT_BYTES and freeing them leaves
+    backed pages for the next run, floors and builds alike."""
+    os.sync()
+    # in a process of its own: a peak in this one would show in the builds' ru_maxrss (Linux
+    # carries a parent's peak RSS into a child across fork and exec)
+    subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({PREFAULT_BYTES}, 'u1')"],
+                   check=True)
+
+
 def raw_read(raw: Path) -> tuple[float, int]:
     """Seconds to read every HDU of every FITS file under ``raw``, and the bytes read."""
     from astropy.io import fits
@@ -79,6 +96,7 @@ def bare_write(dataset: Path, scratch: Path) -> tuple[float, int]:
     import mmu_core
 
     ds = mmu_core.open_dataset(dataset)
+    os.sync()  # as before each build: no dirty pages left by earlier runs
     seconds, nbytes, written = 0.0, 0, []
     for i, f in enumerate(ds.files):
         with h5py.File(f, "r") as h:
@@ -116,19 +134,64 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": rows, "units": len
 """
 
 BUILD = """
-import json, resource, sys, time
+import json, os, sys, threading, time
 from mmu_core.build import build
 from mmu_core.registry import get_registry
+
+
+def descendants_peak_mb(stop, peak):
+    # workers fork from a fork server, so they are not this process's children and
+    # RUSAGE_CHILDREN misses them: poll the peak RSS (VmHWM) of every descendant instead
+    me = os.getpid()
+    while not stop.is_set():
+        parents = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        for pid in parents:
+            p = pid
+            while p in parents and p != me and p > 1:
+                p = parents[p]
+            if p != me or pid == me:
+                continue
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+            except OSError:
+                pass
+        stop.wait(0.05)
+
+
 survey, raw, out, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
+if workers > 1:  # as `mmu build --workers N` does first thing: workers' fork server starts
+    from mmu_core.executors import start_worker_server
+    start_worker_server()
 registry = get_registry()  # importing the plugins: a fixed cost, reported apart
+os.sync()  # no dirty pages left by earlier runs: every timed write starts alike
+stop, peak = threading.Event(), [0.0]
+watch = threading.Thread(target=descendants_peak_mb, args=(stop, peak), daemon=True)
+watch.start()
 t = time.perf_counter()
 s = build(survey, raw, out, workers=workers, registry=registry)
 seconds = time.perf_counter() - t
+stop.set()
+watch.join()
+def own_peak_mb():
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) / 1024 for l in f if l.startswith("VmHWM:"))
+
+
 print(json.dumps({"seconds": seconds, "registry_s": t - t0, "rows": s.rows, "bytes": s.bytes, "files": s.files,
                   "pixels": s.pixels,
-                  "rss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "rss_self_mb": own_peak_mb(),
+                  "rss_children_mb": peak[0]}))
 """
 
 
@@ -136,6 +199,11 @@ def run_json(code: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
                          text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def settled(fn, *args):
+    settle()
+    return fn(*args)
 
 
 def bench_survey(survey: str, n: int, scratch: Path, repeat: int) -> dict:
@@ -148,16 +216,17 @@ def bench_survey(survey: str, n: int, scratch: Path, repeat: int) -> dict:
         for _ in range(repeat):
             out = scratch / f"out-{survey}-{workers}"
             shutil.rmtree(out, ignore_errors=True)
+            settle()
             r = run_json(BUILD, survey, str(raw), str(out), str(workers))
             if best is None or r["seconds"] < best["seconds"]:
                 best = r
         builds[workers] = best
     row["build"] = builds
     dataset = next((scratch / f"out-{survey}-1" / survey).iterdir())
-    row["raw_read_s"], row["raw_read_bytes"] = min(raw_read(raw) for _ in range(repeat))
-    row["bare_write_s"], row["stored_bytes"] = min(bare_write(dataset, scratch)
+    row["raw_read_s"], row["raw_read_bytes"] = min(settled(raw_read, raw) for _ in range(repeat))
+    row["bare_write_s"], row["stored_bytes"] = min(settled(bare_write, dataset, scratch)
                                                    for _ in range(repeat))
-    row["convert"] = min((run_json(CONVERT, survey, str(raw)) for _ in range(repeat)),
+    row["convert"] = min((settled(run_json, CONVERT, survey, str(raw)) for _ in range(repeat)),
                          key=lambda r: r["seconds"])
     for workers in (1, 2):
         shutil.rmtree(scratch / f"out-{survey}-{workers}", ignore_errors=True)
@@ -168,7 +237,10 @@ def section(rows: list[dict], command: str) -> str:
     lines = [
         f"Command: `{command}`  ",
         f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}. Best of the "
-        "repeats; warm page cache; each build in a fresh process into an empty folder.",
+        "repeats; warm page cache; each build in a fresh process into an empty folder; before "
+        "every timed run (floors too) dirty pages are synced and 4 GiB of memory touched and "
+        "freed (`settle()`: on this VM a never-touched page costs ~2 s/GB, which otherwise "
+        "decides the numbers).",
         "",
         "| survey | rows | units → pixels | stored MB | raw read s | bare write s | conversion s | build 1w s | "
         "build 2w s | build / (read + write) | core share / bare write | 2w speed-up | "

@@ -38,9 +38,10 @@ from mmu_core.storage.writer import (
     UnitStager,
     atomic_write_text,
     describe_pixel_files,
-    file_count,
+    fill_checksums,
     finish_pixel,
     first_duplicate,
+    plan_pixel_files,
     read_unit_result,
     remove_leftovers,
     swap_in,
@@ -150,11 +151,15 @@ def merge_task(
     schema_json: dict,
     attrs: dict,
     compression: str | None,
+    part: tuple[int, int] | None = None,
+    checksum: bool = True,
 ) -> dict:
-    """Task: write one final file of one pixel. Returns its manifest entry."""
+    """Task: write one final file of one pixel (part ``part`` of the fragments' merged rows).
+    Returns its manifest entry (``sha256`` None without ``checksum``)."""
     schema = {k: ColumnSpec.from_json(v) for k, v in schema_json.items()}
     return write_pixel_file(Path(parts_dir), pixel, index, count,
-                            [(k, Path(p)) for k, p in fragments], schema, attrs, compression)
+                            [(k, Path(p)) for k, p in fragments], schema, attrs, compression,
+                            None if part is None else (int(part[0]), int(part[1])), checksum)
 
 
 def build(
@@ -345,8 +350,9 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
                  workers: int = 1, scheduler: str | None = None,
                  progress: ProgressSink | None = None,
                  pool: ProcessPool | None = None) -> list[dict]:
-    """Write every pixel's final files from the staged units ``keys``: one task per file (a
-    large pixel's files are written in parallel), each pixel moved into place once whole.
+    """Write every pixel's final files from the staged units ``keys`` (``plan_pixel_files``):
+    one task per file (a pixel's files are written in parallel), each pixel moved into place
+    once whole.
     Returns the files' manifest entries; pixels already in place are kept (resume)."""
     progress = progress or NullProgress()
     by_pixel: dict[int, list[tuple[str, str]]] = {}
@@ -362,14 +368,20 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
     todo = [p for p in sorted(by_pixel) if not (dataset_dir / layout.pixel_dirname(p)).is_dir()]
     files = [f for p in sorted(set(by_pixel) - set(todo))
              for f in describe_pixel_files(dataset_dir, p, checksums=True)]
-    args = [(str(parts), p, i, n, by_pixel[p], schema_json, attrs, compression)
+    # tasks run inline hash their files afterwards, on every core (fill_checksums); workers
+    # hash their own, in parallel already
+    inline = workers <= 1 and not (scheduler or os.environ.get("MMU_SCHEDULER"))
+    args = [(str(parts), p, i, len(plan), [(k, str(f)) for k, f in frags], schema_json, attrs,
+             compression, part, not inline)
             for p in todo
-            for n in [file_count(rows_of[p], schema, max_file_bytes)]
-            for i in range(1, n + 1)]
+            for plan in [plan_pixel_files(p, [(k, Path(f)) for k, f in by_pixel[p]],
+                                          rows_of[p], schema, attrs, max_file_bytes)]
+            for i, (frags, part) in enumerate(plan, start=1)]
     progress.start("write pixel files", len(args))
     for res in run_tasks(merge_task, args, workers=workers, scheduler=scheduler, pool=pool):
         files.append(res)
         progress.advance("write pixel files")
+    fill_checksums(parts, files)
     for pixel in todo:
         finish_pixel(dataset_dir, parts, pixel)
     return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -221,6 +222,15 @@ def sample(
         console.print(f"  {note}")
 
 
+def _workers_early(workers: int, scheduler: str | None) -> None:
+    """A command that will run local worker processes starts their fork server first, so it
+    imports the core and the plugins while this process does the same (executors)."""
+    if workers > 1 and not (scheduler or os.environ.get("MMU_SCHEDULER")):
+        from mmu_core.executors import start_worker_server
+
+        start_worker_server()
+
+
 @app.command(context_settings=EXTRA)
 def build(
     ctx: typer.Context,
@@ -248,6 +258,7 @@ def build(
     ),
 ) -> None:
     """Convert raw survey files into ROOT/SURVEY/CONFIG/healpix=N/i-of-n.hdf5 (resumable)."""
+    _workers_early(workers, scheduler)
     from mmu_core.build import build as run_build
     from mmu_core.progress import RichProgress
 
@@ -380,6 +391,7 @@ def demo(
 ) -> None:
     """The whole story: sample every installed survey in one sky patch, build, validate,
     cross-match, load through HuggingFace datasets, draw previews, summarise."""
+    _workers_early(workers, None)
     from mmu_core.demo import run_demo
 
     try:
@@ -427,6 +439,7 @@ def crossmatch(
 ) -> None:
     """Cross-match two datasets by sky position: OUT/catalog.parquet and a matched dataset
     holding both sides' columns (namespaced by survey) in the same HEALPix layout."""
+    _workers_early(workers, scheduler)
     from mmu_core.angles import to_arcsec
     from mmu_core.crossmatch import cross_match
 
@@ -460,6 +473,7 @@ def concat(
 ) -> None:
     """Concatenate datasets of one modality (several surveys or configs) through their
     standard (aliased) column names into one dataset folder."""
+    _workers_early(workers, None)
     from mmu_core.concat import concatenate
 
     try:

@@ -7,21 +7,54 @@ summaries. So the same plan runs anywhere and gives the same files.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from typing import Any
+
+# What the fork server imports before it forks any worker (see process_context).
+PRELOAD = ["mmu_core.worker_preload"]
+
+
+def process_context() -> BaseContext:
+    """How local worker processes start: forked from a *fork server* where the platform has one
+    (Linux, macOS), else spawned. The fork server is one fresh, single-threaded process that
+    imports the core's task modules and the plugins and loads the registry once
+    (``mmu_core.worker_preload``); each worker is then a fork of it, ready at once. Spawned
+    workers each spent 1.5-2 s importing numpy, h5py, astropy and the plugins before their
+    first task (on 3-6 s sample builds, more than the work), and forking the driver itself is
+    unsafe once it runs threads (progress displays, readers). Workers see the environment and
+    installed plugins of the moment the server started (the first pool of the process, or
+    :func:`start_worker_server`)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return get_context("spawn")
+
+
+def start_worker_server() -> None:
+    """Start the fork server now, in the background (it imports while the caller goes on), so
+    the workers of a pool made later start at once. The CLI calls it first thing for a command
+    run with ``--workers`` > 1. Does nothing where workers are spawned."""
+    ctx = process_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 class ProcessPool:
     """A local process pool kept across several :func:`run_tasks` calls of one job, so each
-    worker process is spawned (and imports numpy, h5py and the plugins) once per job, not once
-    per phase: measured, two phases on two fresh pools cost a 1,000-stamp HSC build about 4 s
-    of its 12 s. ``with ProcessPool(workers) as pool: run_tasks(..., pool=pool)``; with
-    ``workers <= 1`` it holds nothing and tasks run inline."""
+    worker process starts once per job, not once per phase (with spawned workers, two phases on
+    two fresh pools cost a 1,000-stamp HSC build about 4 s of its 12 s). ``with
+    ProcessPool(workers) as pool: run_tasks(..., pool=pool)``; with ``workers <= 1`` it holds
+    nothing and tasks run inline. Workers start as :func:`process_context` says."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -30,7 +63,7 @@ class ProcessPool:
     def get(self) -> ProcessPoolExecutor:
         if self.executor is None:
             self.executor = ProcessPoolExecutor(max_workers=self.workers,
-                                                mp_context=get_context("spawn"),
+                                                mp_context=process_context(),
                                                 initializer=_ignore_interrupts)
         return self.executor
 
@@ -59,7 +92,7 @@ def run_tasks(
     ``scheduler`` (or ``MMU_SCHEDULER``) is a dask.distributed address such as
     ``tcp://127.0.0.1:8786``; then the cluster runs the tasks, and Dask retries a task whose
     worker died up to ``retries`` times. Otherwise ``workers`` > 1 uses a local process pool
-    (spawned processes, which load plugins from their entry points) and 1 runs inline.
+    (:func:`process_context`; workers load plugins from their entry points) and 1 runs inline.
     ``threads=True`` makes the local pool a thread pool: for tasks that spend their time in
     numpy calls that release the GIL (sorting, searching, arithmetic on big arrays), it saves
     starting processes and shares memory-mapped inputs; a cluster ignores it. ``pool`` (a
@@ -95,7 +128,7 @@ def _ignore_interrupts() -> None:
 def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int,
                    shared: ProcessPool | None = None):
     pool = shared.get() if shared is not None else ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_interrupts)
+        max_workers=workers, mp_context=process_context(), initializer=_ignore_interrupts)
     futures = [pool.submit(fn, *args) for args in args_list]
     try:
         for fut in as_completed(futures):

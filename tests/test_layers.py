@@ -19,8 +19,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("schemas", ("schemas",)),
     ("contract", ("models", "hookspecs", "registry", "sampling", "fits")),
     ("storage", ("storage",)),
-    ("operations", ("executors", "build", "validate", "crossmatch", "concat", "sample_positions", "hats",
-                    "download")),
+    ("operations", ("executors", "worker_preload", "build", "validate", "crossmatch", "concat",
+                    "sample_positions", "hats", "download")),
     ("integrations", ("hf", "loader", "previews", "testing", "scaffold", "demo",
                       "publish")),
     ("interface", ("cli", "")),  # "" is the package root: the public API

@@ -101,6 +101,26 @@ def test_files_are_sorted_by_id_contiguous_or_checked_chunks(toy_image_dataset):
             assert h.attrs["survey"] == "toyimg" and h.attrs["nside"] == 16
 
 
+def test_auto_compression_decides_on_rows_as_they_are_stored():
+    from mmu_core.storage.columns import ColumnSpec, compression_for
+
+    rng = np.random.default_rng(3)
+    spec = ColumnSpec("<f4", (7781,))  # 31 kB rows: one row per chunk
+    # rows that repeat one noisy template compress well together, not one (stored) chunk at a
+    # time: they stay raw and contiguous
+    template = rng.normal(size=7781).astype("<f4")
+    repeated = np.repeat(template[None], 200, axis=0)
+    assert compression_for(spec, "auto", repeated) == {}
+    # a repeated wavelength grid compresses within each row: gzipped
+    grid = np.repeat(np.linspace(3600, 9824, 7781, dtype="<f4")[None], 200, axis=0)
+    grid = np.round(grid, 1)
+    assert compression_for(spec, "auto", grid)["compression"] == "gzip"
+    # the test looks through the whole block, not only its first rows
+    mostly_noise = rng.normal(size=(200, 7781)).astype("<f4")
+    mostly_noise[:20] = 0
+    assert compression_for(spec, "auto", mostly_noise) == {}
+
+
 def test_large_rows_get_one_row_per_chunk():
     from mmu_core.storage.columns import ColumnSpec, chunk_shape
 
@@ -378,3 +398,73 @@ def test_validate_catches_a_stale_positions_sidecar(corrupt_copy):
     assert validate(corrupt_copy).ok  # lengths still agree: only --strict compares values
     strict = validate(corrupt_copy, strict=True)
     assert any("stale sidecar" in p.message for p in strict.problems)
+
+
+def test_large_unit_fragments_become_files_as_they_are(tmp_path):
+    """A pixel fed by several units: each unit's sorted rows that hold at least 1/16 of the size
+    budget are one file, hard-linked from staging (written once); smaller ones are merged."""
+    import os
+
+    from mmu_core.storage.writer import (
+        LINK_MIN_FRACTION,
+        UnitResult,
+        UnitStager,
+        merge_pixel,
+        plan_pixel_files,
+    )
+
+    dataset = tmp_path / "toyimg" / "default"
+    staging = dataset / layout.STAGING_DIR
+    staging.mkdir(parents=True)
+    attrs = {"survey": "toyimg", "config": "default"}
+    # all rows within 0.3 degrees of the centre of NSIDE-16 pixel 1000
+    ra, dec = healpy.pix2ang(16, 1000, nest=True, lonlat=True)
+    specs = [{"key": key, "seed": seed, "n": n, "ra": float(ra), "dec": float(dec),
+              "radius": 0.3, "id0": 9_000_000}
+             for key, seed, n in (("big-a", 1, 200), ("big-b", 2, 150), ("small", 3, 5))]
+    rows, results = {}, {}
+    for spec in specs:
+        r = make_rows(spec, "image")
+        if spec["key"] != "small":  # big-b's ids fall between big-a's
+            r["object_id"] = (1_000_000 + (spec["key"] == "big-b")
+                              + 14 * np.arange(spec["n"], dtype=np.int64))
+        rows[spec["key"]] = r
+        stager = UnitStager(staging, spec["key"], attrs)
+        stager.add(r, 0)
+        results[spec["key"]] = stager.finish(UnitResult(key=spec["key"]))
+    (pixel,) = {p for res in results.values() for p in res.pixels}
+    schema = results["big-a"].column_specs()
+    row_bytes = sum(s.row_bytes for s in schema.values())
+    budget = 250 * row_bytes  # 200 and 150 rows fit; 5 rows are under 1/16 of it
+    assert 5 * row_bytes < LINK_MIN_FRACTION * budget <= 150 * row_bytes
+    fragments = [(k, staging / k / f"pix-{pixel}.hdf5") for k in ("small", "big-b", "big-a")]
+    total = sum(len(r["object_id"]) for r in rows.values())
+
+    plan = plan_pixel_files(pixel, fragments, total, schema, attrs, budget)
+    # the two large fragments first (by first id), then the merged rest
+    assert [([k for k, _ in frags], part) for frags, part in plan] == [
+        (["big-a"], (1, 1)), (["big-b"], (1, 1)), (["small"], (1, 1))]
+
+    result = merge_pixel(dataset, pixel, fragments, schema, attrs, budget, rows=total)
+    names = [f["path"] for f in result.files]
+    assert names == [f"healpix={pixel}/{i:03d}-of-003.hdf5" for i in (1, 2, 3)]
+    files = [dataset / n for n in names]
+    # written once: the final files are the staged fragments themselves
+    assert os.path.samefile(files[0], fragments[2][1])
+    assert os.path.samefile(files[1], fragments[1][1])
+    assert not os.path.samefile(files[2], fragments[0][1])  # a merge, rewritten
+    for f, key in zip(files, ("big-a", "big-b", "small"), strict=True):
+        with h5py.File(f) as h:
+            assert h.attrs["healpix"] == pixel and "file_index" not in h.attrs
+            ids = h["object_id"][...]
+            assert np.all(np.diff(ids) > 0)
+            order = np.argsort(rows[key]["object_id"])
+            np.testing.assert_array_equal(ids, rows[key]["object_id"][order])
+            np.testing.assert_array_equal(h["image_array"][...],
+                                          rows[key]["image_array"][order])
+
+    # a budget that the large fragments exceed: the classic split of all rows, sorted across
+    small_budget = 100 * row_bytes
+    plan = plan_pixel_files(pixel, fragments, total, schema, attrs, small_budget)
+    assert [part for _, part in plan] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert all(len(frags) == 3 for frags, _ in plan)

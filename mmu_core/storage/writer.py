@@ -278,8 +278,7 @@ class UnitStager:
             path = self.tmp_dir / fragment_name(pixel, len(names))
             source = MemoryRows(batches)
             ensure_space(path, source.nbytes, f"staging unit {self.key}")
-            _write_shard(path, source, self.schema,
-                         {**self.attrs, "healpix": pixel, "file_index": 1, "file_count": 1},
+            _write_shard(path, source, self.schema, {**self.attrs, "healpix": pixel},
                          self.compression)
             names.append(path.name)
         self.pending_bytes = 0
@@ -434,10 +433,57 @@ PARTS_DIR = "_pixels"  # under the staging folder: finished files of pixels not 
 
 
 def file_count(rows: int, schema: dict[str, ColumnSpec], max_file_bytes: int) -> int:
-    """How many files a pixel of ``rows`` rows is split into (docs/format.md)."""
+    """How many files ``rows`` merged rows of a pixel are split into (docs/format.md)."""
     row_bytes = sum(spec.row_bytes for spec in schema.values())
     n_files = max(1, math.ceil(rows * row_bytes / max(1, max_file_bytes)))
     return min(n_files, max(1, rows))
+
+
+# A pixel's fragment holding at least this fraction of the size budget (and at most all of
+# it) becomes one of the pixel's files as it is, hard-linked: its rows are written once.
+# Smaller fragments are merged, so a unit that grazes a pixel with a few rows adds no file.
+LINK_MIN_FRACTION = 1 / 16
+
+Fragment = tuple[str, Path]  # (unit key, path of a sorted final-format fragment)
+FilePlan = tuple[list[Fragment], tuple[int, int]]  # fragments, part (k of m of their rows)
+
+
+def plan_pixel_files(pixel: int, fragments: list[Fragment], rows: int,
+                     schema: dict[str, ColumnSpec], attrs: dict[str, Any],
+                     max_file_bytes: int) -> list[FilePlan]:
+    """The files of one pixel, in order: for each, the fragments whose rows it holds and which
+    part ``(k, m)`` of their merged sorted rows (docs/format.md). Every fragment large enough
+    (``LINK_MIN_FRACTION``), within the budget and already final is a file of its own; the
+    other fragments' rows are merged and split under the budget. One fragment that fits is
+    the pixel's only file (hard-linked too)."""
+    row_bytes = sum(spec.row_bytes for spec in schema.values())
+    whole = [(list(fragments), (k, n)) for n in [file_count(rows, schema, max_file_bytes)]
+             for k in range(1, n + 1)]
+    if len(fragments) < 2:
+        return whole
+    linked: list[tuple[Any, Fragment]] = []
+    rest: list[Fragment] = []
+    rest_rows = 0
+    final_attrs = {**attrs, "healpix": pixel}
+    for key, path in fragments:
+        with h5py.File(path, "r") as h:
+            ids = h["object_id"]
+            n = int(ids.shape[0])
+            size = n * row_bytes
+            if (n and LINK_MIN_FRACTION * max_file_bytes <= size <= max_file_bytes
+                    and _is_final(h, schema, final_attrs)):
+                linked.append((ids[0], (key, Path(path))))
+                continue
+        rest.append((key, Path(path)))
+        rest_rows += n
+    if not linked:
+        return whole
+    linked.sort(key=lambda item: item[0])  # by first id: a deterministic order
+    plan: list[FilePlan] = [([frag], (1, 1)) for _, frag in linked]
+    if rest:
+        m = file_count(rest_rows, schema, max_file_bytes)
+        plan += [(rest, (k, m)) for k in range(1, m + 1)]
+    return plan
 
 
 def write_pixel_file(
@@ -445,22 +491,27 @@ def write_pixel_file(
     pixel: int,
     index: int,
     count: int,
-    fragments: list[tuple[str, Path]],
+    fragments: list[Fragment],
     schema: dict[str, ColumnSpec],
     attrs: dict[str, Any],
     compression: str | None = "auto",
+    part: tuple[int, int] | None = None,
+    checksum: bool = True,
 ) -> dict:
-    """Write file ``index`` of ``count`` of one pixel into ``parts_dir/healpix=N/`` from the
-    pixel's sorted staging fragments (one task: the files of a pixel are written in parallel),
-    and return its manifest entry. A pixel held whole by one fragment that already is its final
-    file is hard-linked, not rewritten. Finished files are kept, so a rerun skips them."""
+    """Write file ``index`` of ``count`` of one pixel into ``parts_dir/healpix=N/``: part
+    ``part`` (k of m; default ``(index, count)``) of the merged sorted rows of ``fragments``
+    (one task: the files of a pixel are written in parallel), and return its manifest entry.
+    One fragment that is the whole part and already a final file is hard-linked, not
+    rewritten. Finished files are kept, so a rerun skips them. ``checksum=False`` leaves the
+    entry's ``sha256`` None, for the caller to fill (``fill_checksums``)."""
     folder = parts_dir / layout.pixel_dirname(pixel)
     path = folder / layout.file_name(index, count)
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = layout.tmp_name(path, tmp_token())
         try:
-            _write_pixel_file(tmp, pixel, index, count, fragments, schema, attrs, compression)
+            _write_pixel_file(tmp, pixel, part or (index, count), fragments, schema, attrs,
+                              compression)
             os.rename(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -469,16 +520,31 @@ def write_pixel_file(
     with h5py.File(path, "r") as h:
         rows = int(h["object_id"].shape[0])
     return {"path": shard.relpath, "pixel": pixel, "rows": rows, "bytes": path.stat().st_size,
-            "sha256": sha256_of(path)}
+            "sha256": sha256_of(path) if checksum else None}
 
 
-def _write_pixel_file(path: Path, pixel: int, index: int, count: int,
-                      fragments: list[tuple[str, Path]], schema: dict[str, ColumnSpec],
+def fill_checksums(folder: Path, entries: list[dict], threads: int | None = None) -> None:
+    """Set the missing ``sha256`` of manifest entries (paths relative to ``folder``), several
+    files at a time: hashlib releases the GIL, so threads hash on every core (a build running
+    its tasks inline spent a sixth of its time hashing its 1.1 GB of files on one core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = [e for e in entries if e.get("sha256") is None]
+    if not todo:
+        return
+    with ThreadPoolExecutor(max(1, threads or os.cpu_count() or 1)) as pool:
+        for entry, digest in zip(todo, pool.map(lambda e: sha256_of(folder / e["path"]), todo),
+                                 strict=True):
+            entry["sha256"] = digest
+
+
+def _write_pixel_file(path: Path, pixel: int, part: tuple[int, int],
+                      fragments: list[Fragment], schema: dict[str, ColumnSpec],
                       attrs: dict[str, Any], compression: str | None) -> None:
-    final_attrs = {**attrs, "healpix": pixel, "file_index": index, "file_count": count}
+    final_attrs = {**attrs, "healpix": pixel}
     handles = [(key, h5py.File(p, "r")) for key, p in fragments]
     try:
-        if count == 1 and len(handles) == 1 and _is_final(handles[0][1], schema, final_attrs):
+        if part == (1, 1) and len(handles) == 1 and _is_final(handles[0][1], schema, final_attrs):
             handles[0][1].close()
             _link_or_copy(fragments[0][1], path)
             return
@@ -497,8 +563,9 @@ def _write_pixel_file(path: Path, pixel: int, index: int, count: int,
                 f"object {_id_str(sorted_ids[dup[0]])} appears in units "
                 f"{handles[frag_of[a]][0]!r} and {handles[frag_of[b]][0]!r} (pixel {pixel})"
             )
-        bounds = np.linspace(0, len(order), count + 1).astype(np.int64)
-        lo, hi = int(bounds[index - 1]), int(bounds[index])
+        k, m = part
+        bounds = np.linspace(0, len(order), m + 1).astype(np.int64)
+        lo, hi = int(bounds[k - 1]), int(bounds[k])
         rows = FragmentRows(handles, frag_of[order][lo:hi], row_of[order][lo:hi])
         # at most the rows' bytes (compression only shrinks them), checked before any write
         ensure_space(path, (hi - lo) * sum(sp.row_bytes for sp in schema.values()),
@@ -534,9 +601,10 @@ def merge_pixel(
     if final_dir.is_dir():
         return PixelResult(pixel, describe_pixel_files(dataset_dir, pixel, checksums=True))
     parts = dataset_dir / layout.STAGING_DIR / PARTS_DIR
-    count = file_count(rows, schema, max_file_bytes)
-    files = [write_pixel_file(parts, pixel, i, count, fragments, schema, attrs, compression)
-             for i in range(1, count + 1)]
+    plan = plan_pixel_files(pixel, fragments, rows, schema, attrs, max_file_bytes)
+    files = [write_pixel_file(parts, pixel, i, len(plan), frags, schema, attrs, compression,
+                              part)
+             for i, (frags, part) in enumerate(plan, start=1)]
     finish_pixel(dataset_dir, parts, pixel)
     return PixelResult(pixel, files)
 
@@ -598,7 +666,7 @@ def _write_shard(
                 b = min(n, a + step)
                 block = rows.block(name, a, b, buffer[: b - a])
                 if ds is None:  # the first block decides compression ("auto" samples it)
-                    ds = create_column(out, name, spec, n, compression, block[:64])
+                    ds = create_column(out, name, spec, n, compression, block)
                 ds[a:b] = block
                 if ds.chunks is None:
                     sums.append(digests(block, per_block))
@@ -613,7 +681,7 @@ def create_column(out: h5py.File, name: str, spec: ColumnSpec, n: int,
                   compression: str | None, sample: np.ndarray | None) -> h5py.Dataset:
     """A final file's dataset for one column: chunked, compressed and Fletcher32-checked where
     compression pays (``compression_for``), else contiguous (its digests are the caller's)."""
-    packing = compression_for(spec, compression, sample) if n else {}
+    packing = compression_for(spec, compression, sample, n) if n else {}
     if packing:
         return out.create_dataset(name, shape=(n, *spec.shape), dtype=spec.np_dtype,
                                   chunks=chunk_shape(spec, n), fletcher32=True, **packing)
