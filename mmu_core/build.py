@@ -268,6 +268,9 @@ def build(
             else:
                 todo.append(unit)
         inline_registry = registry if (workers <= 1 and not scheduler) else None
+        if inline_registry is None:  # in parallel, the largest units (by input bytes) first:
+            # a large unit started last would run alone at the end (outputs do not depend on it)
+            todo.sort(key=lambda u: -sum(f.get("size", 0) for f in inputs.get(u.key, [])))
         args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry,
                  attrs, compression) for u in todo]
         for res in run_tasks(convert_unit, args, workers=workers, scheduler=scheduler, pool=pool):
