@@ -7,47 +7,16 @@ summaries. So the same plan runs anywhere and gives the same files.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from typing import Any
 
-# What the fork server imports before it forks any worker (see process_context).
-PRELOAD = ["mmu_core.worker_preload"]
+from mmu_core.processes import ignore_interrupts as _ignore_interrupts
+from mmu_core.processes import process_context, start_worker_server
 
-
-def process_context() -> BaseContext:
-    """How local worker processes start: forked from a *fork server* where the platform has one
-    (Linux, macOS), else spawned. The fork server is one fresh, single-threaded process that
-    imports the core's task modules and the plugins and loads the registry once
-    (``mmu_core.worker_preload``); each worker is then a fork of it, ready at once. Spawned
-    workers each spent 1.5-2 s importing numpy, h5py, astropy and the plugins before their
-    first task (on 3-6 s sample builds, more than the work), and forking the driver itself is
-    unsafe once it runs threads (progress displays, readers). Workers see the environment and
-    installed plugins of the moment the server started (the first pool of the process, or
-    :func:`start_worker_server`)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        return ctx
-    return get_context("spawn")
-
-
-def start_worker_server() -> None:
-    """Start the fork server now, in the background (it imports while the caller goes on), so
-    the workers of a pool made later start at once. The CLI calls it first thing for a command
-    run with ``--workers`` > 1. Does nothing where workers are spawned."""
-    ctx = process_context()
-    if ctx.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
+__all__ = ["ProcessPool", "process_context", "run_tasks", "start_worker_server"]
 
 class ProcessPool:
     """A local process pool kept across several :func:`run_tasks` calls of one job, so each
@@ -119,10 +88,6 @@ def run_tasks(
     else:
         yield from _run_processes(fn, args_list, workers, pool)
 
-
-def _ignore_interrupts() -> None:
-    # Workers leave Ctrl-C to the driver, which stops them: one message, no traceback each.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int,

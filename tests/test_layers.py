@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 # lowest first; a module belongs to the first entry that names it or a package above it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "version", "progress", "angles")),
+    ("base", ("errors", "version", "progress", "angles", "processes")),
     ("schemas", ("schemas",)),
     ("contract", ("models", "hookspecs", "registry", "sampling", "fits")),
     ("storage", ("storage",)),

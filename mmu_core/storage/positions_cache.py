@@ -28,19 +28,18 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import time
 import uuid
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import xxhash
 
+from mmu_core.processes import ignore_interrupts, process_context
 from mmu_core.storage import layout
 from mmu_core.storage.index import (
     POSITION_FILES,
@@ -258,16 +257,12 @@ def _prune(entry: Path) -> None:
         pass
 
 
-def _ignore_interrupts() -> None:
-    # Workers leave Ctrl-C to the caller, which stops them.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of spawned processes for :func:`sidecar_folders` (and whatever else the caller
-    runs before, such as opening datasets)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_ignore_interrupts)
+    """A pool of worker processes (``mmu_core.processes``) for :func:`sidecar_folders` (and
+    whatever else the caller runs before, such as opening datasets)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=process_context(),
+                               initializer=ignore_interrupts)
 
 
 def sidecar_folders(folders: Sequence[Folder], workers: int = 1,
