@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any
 
-from mmu_core.processes import ignore_interrupts as _ignore_interrupts
-from mmu_core.processes import process_context, start_worker_server
+from mmu_core.processes import pool_options, process_context, start_worker_server
 
 __all__ = ["ProcessPool", "process_context", "run_tasks", "start_worker_server"]
 
@@ -31,9 +30,7 @@ class ProcessPool:
 
     def get(self) -> ProcessPoolExecutor:
         if self.executor is None:
-            self.executor = ProcessPoolExecutor(max_workers=self.workers,
-                                                mp_context=process_context(),
-                                                initializer=_ignore_interrupts)
+            self.executor = ProcessPoolExecutor(max_workers=self.workers, **pool_options())
         return self.executor
 
     def __enter__(self) -> ProcessPool:
@@ -92,8 +89,8 @@ def run_tasks(
 
 def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int,
                    shared: ProcessPool | None = None):
-    pool = shared.get() if shared is not None else ProcessPoolExecutor(
-        max_workers=workers, mp_context=process_context(), initializer=_ignore_interrupts)
+    pool = shared.get() if shared is not None else ProcessPoolExecutor(max_workers=workers,
+                                                                        **pool_options())
     futures = [pool.submit(fn, *args) for args in args_list]
     try:
         for fut in as_completed(futures):

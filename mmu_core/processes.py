@@ -4,6 +4,7 @@ the positions-cache pool of ``mmu_core.storage.positions_cache``)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
@@ -19,9 +20,10 @@ def process_context() -> BaseContext:
     (``mmu_core.worker_preload``); each worker is then a fork of it, ready at once. Spawned
     workers each spent 1.5-2 s importing numpy, h5py, astropy and the plugins before their
     first task (on 3-6 s sample builds, more than the work), and forking the driver itself is
-    unsafe once it runs threads (progress displays, readers). Workers see the environment and
-    installed plugins of the moment the server started (the first pool of the process, or
-    :func:`start_worker_server`)."""
+    unsafe once it runs threads (progress displays, readers). A forked worker would keep the
+    server's environment (from when it started), so pools pass their creator's current one
+    (:func:`pool_options`); the plugins installed are those of the moment the server started
+    (the first pool of the process, or :func:`start_worker_server`)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
@@ -40,7 +42,17 @@ def start_worker_server() -> None:
         forkserver.ensure_running()
 
 
-def ignore_interrupts() -> None:
-    """Pool initializer: workers leave Ctrl-C to the driver, which stops them (one message,
-    no traceback from each worker)."""
+def pool_options() -> dict:
+    """Keywords for a ``ProcessPoolExecutor`` of mmu's workers: how they start
+    (:func:`process_context`) and an initializer giving each the environment of this process
+    now (``MMU_CACHE``, the plugin switches, ...) and leaving Ctrl-C to this process."""
+    return {"mp_context": process_context(), "initializer": worker_init,
+            "initargs": (dict(os.environ),)}
+
+
+def worker_init(environ: dict[str, str]) -> None:
+    """Pool initializer (:func:`pool_options`): the pool creator's environment, and Ctrl-C left
+    to the driver, which stops the workers (one message, no traceback from each)."""
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

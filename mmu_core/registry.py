@@ -292,20 +292,27 @@ def _describe_exc(exc: BaseException) -> str:
 
 
 _REGISTRY: Registry | None = None
+_LOADED_WITH: tuple[str | None, str | None] | None = None  # the switches it was loaded under
+
+
+def _switches() -> tuple[str | None, str | None]:
+    return os.environ.get("MMU_LOAD_PLUGINS"), os.environ.get("MMU_DISABLE_PLUGINS")
 
 
 def get_registry() -> Registry:
-    """The process-wide registry, loaded from entry points on first use."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = Registry.from_entry_points()
+    """The process-wide registry, loaded from entry points on first use (and again if
+    ``MMU_LOAD_PLUGINS``/``MMU_DISABLE_PLUGINS`` changed since: a worker forked from a fork
+    server that loaded it takes its pool creator's environment)."""
+    global _REGISTRY, _LOADED_WITH
+    if _REGISTRY is None or (_LOADED_WITH is not None and _LOADED_WITH != _switches()):
+        _REGISTRY, _LOADED_WITH = Registry.from_entry_points(), _switches()
     return _REGISTRY
 
 
 def set_registry(registry: Registry | None) -> Registry | None:
     """Replace the process-wide registry (``None`` reloads on next use); returns the old one."""
-    global _REGISTRY
-    old, _REGISTRY = _REGISTRY, registry
+    global _REGISTRY, _LOADED_WITH
+    old, _REGISTRY, _LOADED_WITH = _REGISTRY, registry, None
     return old
 
 

@@ -142,3 +142,20 @@ def test_worker_killed_mid_build_still_completes(cluster):
     if not local.exists():
         assert _build(cluster, root / "local", "--workers", "1").returncode == 0
     assert _files(dataset) == _files(local)
+
+
+def test_local_workers_see_their_pool_creators_environment(monkeypatch):
+    """Workers fork from a fork server started earlier; they still get the environment of the
+    process making the pool now (MMU_CACHE, plugin switches), as spawned workers did."""
+    import os
+
+    from mmu_core.executors import ProcessPool, process_context, run_tasks, start_worker_server
+
+    start_worker_server()  # the server exists before the variable does
+    monkeypatch.setenv("MMU_TEST_WORKER_ENV", "seen")
+    args = [("MMU_TEST_WORKER_ENV",)] * 4
+    assert list(run_tasks(os.getenv, args, workers=2)) == ["seen"] * 4
+    with ProcessPool(2) as pool:  # a pool kept across calls too
+        assert list(run_tasks(os.getenv, args, workers=2, pool=pool)) == ["seen"] * 4
+    if "forkserver" in __import__("multiprocessing").get_all_start_methods():
+        assert process_context().get_start_method() == "forkserver"

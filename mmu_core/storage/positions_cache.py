@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from mmu_core.processes import ignore_interrupts, process_context
+from mmu_core.processes import pool_options
 from mmu_core.storage import layout
 from mmu_core.storage.index import (
     POSITION_FILES,
@@ -261,8 +261,7 @@ def _prune(entry: Path) -> None:
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of worker processes (``mmu_core.processes``) for :func:`sidecar_folders` (and
     whatever else the caller runs before, such as opening datasets)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=process_context(),
-                               initializer=ignore_interrupts)
+    return ProcessPoolExecutor(max_workers=workers, **pool_options())
 
 
 def sidecar_folders(folders: Sequence[Folder], workers: int = 1,
