@@ -170,7 +170,7 @@ def descendants_peak_mb(stop, peak):
 survey, raw, out, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t0 = time.perf_counter()
 if workers > 1:  # as `mmu build --workers N` does first thing: workers' fork server starts
-    from mmu_core.executors import start_worker_server
+    from mmu_core.processes import start_worker_server
     start_worker_server()
 registry = get_registry()  # importing the plugins: a fixed cost, reported apart
 os.sync()  # no dirty pages left by earlier runs: every timed write starts alike

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mmu_core.errors import BuildError, InputError
-from mmu_core.executors import ProcessPool, run_tasks
+from mmu_core.executors import ProcessPool, placement, run_tasks
 from mmu_core.models import ConvertContext, WorkUnit
 from mmu_core.progress import NullProgress, ProgressSink
 from mmu_core.registry import Registry, get_registry
@@ -267,9 +267,10 @@ def build(
                 progress.advance("convert units")
             else:
                 todo.append(unit)
-        inline_registry = registry if (workers <= 1 and not scheduler) else None
-        if inline_registry is None:  # in parallel, the largest units (by input bytes) first:
-            # a large unit started last would run alone at the end (outputs do not depend on it)
+        inline = placement(workers, scheduler) == "inline"
+        inline_registry = registry if inline else None
+        if not inline:  # in parallel, the largest units (by input bytes) first: a large unit
+            # started last would run alone at the end (outputs do not depend on the order)
             todo.sort(key=lambda u: -sum(f.get("size", 0) for f in inputs.get(u.key, [])))
         args = [(u.model_dump(mode="json"), str(raw_dir), options, str(staging), inline_registry,
                  attrs, compression) for u in todo]
@@ -373,7 +374,7 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
              for f in describe_pixel_files(dataset_dir, p, checksums=True)]
     # tasks run inline hash their files afterwards, on every core (fill_checksums); workers
     # hash their own, in parallel already
-    inline = workers <= 1 and not (scheduler or os.environ.get("MMU_SCHEDULER"))
+    inline = placement(workers, scheduler) == "inline"
     args = [(str(parts), p, i, len(plan), [(k, str(f)) for k, f in frags], schema_json, attrs,
              compression, part, not inline)
             for p in todo

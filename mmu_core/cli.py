@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sys
@@ -225,9 +224,10 @@ def sample(
 def _workers_early(workers: int, scheduler: str | None) -> None:
     """A command that will run local worker processes starts their fork server first, so it
     imports the core and the plugins while this process does the same (executors)."""
-    if workers > 1 and not (scheduler or os.environ.get("MMU_SCHEDULER")):
-        from mmu_core.executors import start_worker_server
+    from mmu_core.executors import placement
+    from mmu_core.processes import start_worker_server
 
+    if placement(workers, scheduler) == "pool":
         start_worker_server()
 
 

@@ -13,16 +13,23 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any
 
-from mmu_core.processes import pool_options, process_context, start_worker_server
+from mmu_core.processes import pool_options
 
-__all__ = ["ProcessPool", "process_context", "run_tasks", "start_worker_server"]
+
+def placement(workers: int, scheduler: str | None) -> str:
+    """Where :func:`run_tasks` runs a job's tasks: ``"cluster"`` (a dask scheduler given, or
+    ``MMU_SCHEDULER``), ``"pool"`` (``workers`` > 1: local processes) or ``"inline"``."""
+    if scheduler or os.environ.get("MMU_SCHEDULER"):
+        return "cluster"
+    return "pool" if workers > 1 else "inline"
+
 
 class ProcessPool:
     """A local process pool kept across several :func:`run_tasks` calls of one job, so each
     worker process starts once per job, not once per phase (with spawned workers, two phases on
     two fresh pools cost a 1,000-stamp HSC build about 4 s of its 12 s). ``with
     ProcessPool(workers) as pool: run_tasks(..., pool=pool)``; with ``workers <= 1`` it holds
-    nothing and tasks run inline. Workers start as :func:`process_context` says."""
+    nothing and tasks run inline. Workers start as ``mmu_core.processes`` says."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -58,18 +65,19 @@ def run_tasks(
     ``scheduler`` (or ``MMU_SCHEDULER``) is a dask.distributed address such as
     ``tcp://127.0.0.1:8786``; then the cluster runs the tasks, and Dask retries a task whose
     worker died up to ``retries`` times. Otherwise ``workers`` > 1 uses a local process pool
-    (:func:`process_context`; workers load plugins from their entry points) and 1 runs inline.
+    (``mmu_core.processes``; workers load plugins from their entry points) and 1 runs inline
+    (:func:`placement` tells which).
     ``threads=True`` makes the local pool a thread pool: for tasks that spend their time in
     numpy calls that release the GIL (sorting, searching, arithmetic on big arrays), it saves
     starting processes and shares memory-mapped inputs; a cluster ignores it. ``pool`` (a
     :class:`ProcessPool`) reuses one job's worker processes across calls.
     """
-    scheduler = scheduler or os.environ.get("MMU_SCHEDULER") or None
     if not args_list:
         return
-    if scheduler:
-        yield from _run_dask(fn, args_list, scheduler, retries)
-    elif workers <= 1 or len(args_list) == 1:
+    where = placement(workers, scheduler)
+    if where == "cluster":
+        yield from _run_dask(fn, args_list, scheduler or os.environ["MMU_SCHEDULER"], retries)
+    elif where == "inline" or len(args_list) == 1:
         for args in args_list:
             yield fn(*args)
     elif threads:
@@ -84,7 +92,6 @@ def run_tasks(
                 raise
     else:
         yield from _run_processes(fn, args_list, workers, pool)
-
 
 
 def _run_processes(fn: Callable[..., Any], args_list: Sequence[tuple], workers: int,

@@ -149,7 +149,8 @@ def test_local_workers_see_their_pool_creators_environment(monkeypatch):
     process making the pool now (MMU_CACHE, plugin switches), as spawned workers did."""
     import os
 
-    from mmu_core.executors import ProcessPool, process_context, run_tasks, start_worker_server
+    from mmu_core.executors import ProcessPool, run_tasks
+    from mmu_core.processes import process_context, start_worker_server
 
     start_worker_server()  # the server exists before the variable does
     monkeypatch.setenv("MMU_TEST_WORKER_ENV", "seen")

@@ -257,7 +257,6 @@ def _prune(entry: Path) -> None:
         pass
 
 
-
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of worker processes (``mmu_core.processes``) for :func:`sidecar_folders` (and
     whatever else the caller runs before, such as opening datasets)."""
