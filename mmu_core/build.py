@@ -34,6 +34,7 @@ from mmu_core.storage.writer import (
     DEFAULT_MAX_FILE_BYTES,
     IDS_NAME,
     PARTS_DIR,
+    StagedFragment,
     UnitResult,
     UnitStager,
     atomic_write_text,
@@ -359,12 +360,10 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
     once whole.
     Returns the files' manifest entries; pixels already in place are kept (resume)."""
     progress = progress or NullProgress()
-    by_pixel: dict[int, list[tuple[str, str]]] = {}
-    rows_of: dict[int, int] = {}
+    by_pixel: dict[int, list[StagedFragment]] = {}
     for key in keys:
-        for pixel, paths in sorted(results[key].fragment_paths(staging / key).items()):
-            by_pixel.setdefault(pixel, []).extend((key, str(p)) for p in paths)
-            rows_of[pixel] = rows_of.get(pixel, 0) + results[key].pixels[pixel]
+        for pixel, staged in sorted(results[key].fragment_list(staging / key, schema).items()):
+            by_pixel.setdefault(pixel, []).extend(staged)
     schema_json = {k: v.to_json() for k, v in schema.items()}
     parts = staging / PARTS_DIR
     for folder in (parts.iterdir() if parts.is_dir() else []):
@@ -378,8 +377,7 @@ def write_pixels(dataset_dir: Path, staging: Path, keys: list[str],
     args = [(str(parts), p, i, len(plan), [(k, str(f)) for k, f in frags], schema_json, attrs,
              compression, part, not inline)
             for p in todo
-            for plan in [plan_pixel_files(p, [(k, Path(f)) for k, f in by_pixel[p]],
-                                          rows_of[p], schema, attrs, max_file_bytes)]
+            for plan in [plan_pixel_files(by_pixel[p], schema, max_file_bytes)]
             for i, (frags, part) in enumerate(plan, start=1)]
     progress.start("write pixel files", len(args))
     for res in run_tasks(merge_task, args, workers=workers, scheduler=scheduler, pool=pool):

@@ -438,14 +438,15 @@ def test_large_unit_fragments_become_files_as_they_are(tmp_path):
     budget = 250 * row_bytes  # 200 and 150 rows fit; 5 rows are under 1/16 of it
     assert 5 * row_bytes < LINK_MIN_FRACTION * budget <= 150 * row_bytes
     fragments = [(k, staging / k / f"pix-{pixel}.hdf5") for k in ("small", "big-b", "big-a")]
-    total = sum(len(r["object_id"]) for r in rows.values())
+    staged = [f for k, _ in fragments for f in results[k].fragment_list(staging / k, schema)[pixel]]
+    assert [f[:3] for f in staged] == [(k, p, len(rows[k]["object_id"])) for k, p in fragments]
 
-    plan = plan_pixel_files(pixel, fragments, total, schema, attrs, budget)
+    plan = plan_pixel_files(staged, schema, budget)
     # the two large fragments first (by first id), then the merged rest
     assert [([k for k, _ in frags], part) for frags, part in plan] == [
         (["big-a"], (1, 1)), (["big-b"], (1, 1)), (["small"], (1, 1))]
 
-    result = merge_pixel(dataset, pixel, fragments, schema, attrs, budget, rows=total)
+    result = merge_pixel(dataset, pixel, staged, schema, attrs, budget)
     names = [f["path"] for f in result.files]
     assert names == [f"healpix={pixel}/{i:03d}-of-003.hdf5" for i in (1, 2, 3)]
     files = [dataset / n for n in names]
@@ -465,6 +466,6 @@ def test_large_unit_fragments_become_files_as_they_are(tmp_path):
 
     # a budget that the large fragments exceed: the classic split of all rows, sorted across
     small_budget = 100 * row_bytes
-    plan = plan_pixel_files(pixel, fragments, total, schema, attrs, small_budget)
+    plan = plan_pixel_files(staged, schema, small_budget)
     assert [part for _, part in plan] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert all(len(frags) == 3 for frags, _ in plan)

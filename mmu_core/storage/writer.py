@@ -178,6 +178,10 @@ class UnitResult:
     rows: int = 0
     pixels: dict[int, int] = field(default_factory=dict)  # pixel -> rows
     fragments: dict[int, list[str]] = field(default_factory=dict)  # pixel -> files in the unit
+    # pixel -> (rows, first object_id) of each of those files, what planning the pixel's final
+    # files needs without opening them (ids as JSON: ints, or byte strings as latin-1 text,
+    # which keeps their order)
+    fragment_info: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)
     schema: dict[str, dict] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
@@ -189,6 +193,7 @@ class UnitResult:
             "key": self.key, "rows": self.rows,
             "pixels": {str(k): v for k, v in self.pixels.items()},
             "fragments": {str(k): v for k, v in self.fragments.items()},
+            "fragment_info": {str(k): v for k, v in self.fragment_info.items()},
             "schema": self.schema, "warnings": self.warnings, "skipped": self.skipped,
             "failed": self.failed, "seconds": self.seconds,
         }
@@ -199,6 +204,8 @@ class UnitResult:
             key=data["key"], rows=data["rows"],
             pixels={int(k): v for k, v in data["pixels"].items()},
             fragments={int(k): v for k, v in data.get("fragments", {}).items()},
+            fragment_info={int(k): [tuple(x) for x in v]
+                           for k, v in data.get("fragment_info", {}).items()},
             schema=data["schema"], warnings=data["warnings"], skipped=data["skipped"],
             failed=data.get("failed"), seconds=data.get("seconds", 0.0),
         )
@@ -210,6 +217,34 @@ class UnitResult:
         """pixel -> the unit's sorted fragment files of that pixel."""
         return {p: [unit_dir / name for name in self.fragments.get(p, [fragment_name(p, 0)])]
                 for p in self.pixels}
+
+    def fragment_list(self, unit_dir: Path,
+                      schema: dict[str, ColumnSpec]) -> dict[int, list[StagedFragment]]:
+        """pixel -> ``(key, path, rows, first id, final types)`` of each of the unit's fragments
+        of it; final types: the unit's columns have the types of ``schema``, the build's (rows
+        and ids are read from the files only for a unit staged before they were recorded)."""
+        specs = self.column_specs()
+        final = sorted(specs) == sorted(schema) and all(
+            specs[k].np_dtype.str == v.np_dtype.str and specs[k].shape == v.shape
+            for k, v in schema.items())
+        out = {}
+        for pixel, paths in self.fragment_paths(unit_dir).items():
+            info = self.fragment_info.get(pixel)
+            if info is None or len(info) != len(paths):
+                info = [_fragment_info(path) for path in paths]
+            out[pixel] = [(self.key, path, int(n), first, final)
+                          for path, (n, first) in zip(paths, info, strict=True)]
+        return out
+
+
+def _jsonable_id(value: Any) -> Any:
+    return value.decode("latin-1") if isinstance(value, (bytes, np.bytes_)) else int(value)
+
+
+def _fragment_info(path: Path) -> tuple[int, Any]:
+    with h5py.File(path, "r") as h:
+        ids = h["object_id"]
+        return int(ids.shape[0]), _jsonable_id(ids[0]) if ids.shape[0] else None
 
 
 STAGE_MEMORY_BYTES = 512 * 1024 * 1024  # rows one unit keeps in memory before a sorted run
@@ -240,6 +275,7 @@ class UnitStager:
         self.pending: dict[int, list[dict[str, np.ndarray]]] = {}
         self.pending_bytes = 0
         self.fragments: dict[int, list[str]] = {}
+        self.fragment_info: dict[int, list[tuple[int, Any]]] = {}
         self.rows: dict[int, int] = {}
         self.all_ids: list[np.ndarray] = []
 
@@ -281,6 +317,7 @@ class UnitStager:
             _write_shard(path, source, self.schema, {**self.attrs, "healpix": pixel},
                          self.compression)
             names.append(path.name)
+            self.fragment_info.setdefault(pixel, []).append((source.n, source.first_id))
         self.pending_bytes = 0
 
     def finish(self, result: UnitResult) -> UnitResult:
@@ -299,6 +336,7 @@ class UnitStager:
         result.rows = int(len(ids))
         result.pixels = dict(self.rows)
         result.fragments = {p: list(v) for p, v in self.fragments.items()}
+        result.fragment_info = {p: list(v) for p, v in self.fragment_info.items()}
         result.schema = {k: v.to_json() for k, v in (self.schema or {}).items()}
         (self.tmp_dir / DONE_NAME).write_text(json.dumps(result.to_json()))
         if self.final_dir.exists():  # a previous run finished it after all; keep that one
@@ -373,6 +411,7 @@ class MemoryRows:
         self.sorted = bool(np.all(order[1:] > order[:-1])) if self.n else True
         self.batch_of = np.searchsorted(starts, order, side="right") - 1
         self.row_of = order - starts[self.batch_of]
+        self.first_id = _jsonable_id(ids[order[0]]) if self.n else None
 
     def block(self, name: str, a: int, b: int, out: np.ndarray) -> np.ndarray:
         """Rows ``a:b`` (in sorted order) of column ``name``; ``out`` may be filled and returned,
@@ -445,44 +484,34 @@ def file_count(rows: int, schema: dict[str, ColumnSpec], max_file_bytes: int) ->
 LINK_MIN_FRACTION = 1 / 16
 
 Fragment = tuple[str, Path]  # (unit key, path of a sorted final-format fragment)
+StagedFragment = tuple[str, Path, int, Any, bool]  # ... its rows, first id, final types
 FilePlan = tuple[list[Fragment], tuple[int, int]]  # fragments, part (k of m of their rows)
 
 
-def plan_pixel_files(pixel: int, fragments: list[Fragment], rows: int,
-                     schema: dict[str, ColumnSpec], attrs: dict[str, Any],
+def plan_pixel_files(staged: list[StagedFragment], schema: dict[str, ColumnSpec],
                      max_file_bytes: int) -> list[FilePlan]:
     """The files of one pixel, in order: for each, the fragments whose rows it holds and which
-    part ``(k, m)`` of their merged sorted rows (docs/format.md). Every fragment large enough
-    (``LINK_MIN_FRACTION``), within the budget and already final is a file of its own; the
+    part ``(k, m)`` of their merged sorted rows (docs/format.md). Every fragment of the build's
+    column types holding between ``LINK_MIN_FRACTION`` of the budget and all of it is a file of
+    its own (hard-linked, see :func:`write_pixel_file`), in the order of their first ids; the
     other fragments' rows are merged and split under the budget. One fragment that fits is
-    the pixel's only file (hard-linked too)."""
+    the pixel's only file. Decided from the units' records: no file is opened."""
     row_bytes = sum(spec.row_bytes for spec in schema.values())
-    whole = [(list(fragments), (k, n)) for n in [file_count(rows, schema, max_file_bytes)]
-             for k in range(1, n + 1)]
-    if len(fragments) < 2:
+    rows = sum(f[2] for f in staged)
+    whole = [([f[:2] for f in staged], (k, n))
+             for n in [file_count(rows, schema, max_file_bytes)] for k in range(1, n + 1)]
+    if len(staged) < 2:
         return whole
-    linked: list[tuple[Any, Fragment]] = []
-    rest: list[Fragment] = []
-    rest_rows = 0
-    final_attrs = {**attrs, "healpix": pixel}
-    for key, path in fragments:
-        with h5py.File(path, "r") as h:
-            ids = h["object_id"]
-            n = int(ids.shape[0])
-            size = n * row_bytes
-            if (n and LINK_MIN_FRACTION * max_file_bytes <= size <= max_file_bytes
-                    and _is_final(h, schema, final_attrs)):
-                linked.append((ids[0], (key, Path(path))))
-                continue
-        rest.append((key, Path(path)))
-        rest_rows += n
-    if not linked:
+    own = [f for f in staged
+           if f[4] and f[2] and LINK_MIN_FRACTION * max_file_bytes <= f[2] * row_bytes
+           <= max_file_bytes]
+    if not own:
         return whole
-    linked.sort(key=lambda item: item[0])  # by first id: a deterministic order
-    plan: list[FilePlan] = [([frag], (1, 1)) for _, frag in linked]
+    rest = [f for f in staged if f not in own]
+    plan: list[FilePlan] = [([f[:2]], (1, 1)) for f in sorted(own, key=lambda f: f[3])]
     if rest:
-        m = file_count(rest_rows, schema, max_file_bytes)
-        plan += [(rest, (k, m)) for k in range(1, m + 1)]
+        m = file_count(sum(f[2] for f in rest), schema, max_file_bytes)
+        plan += [([f[:2] for f in rest], (k, m)) for k in range(1, m + 1)]
     return plan
 
 
@@ -586,22 +615,20 @@ def finish_pixel(dataset_dir: Path, parts_dir: Path, pixel: int) -> None:
 def merge_pixel(
     dataset_dir: Path,
     pixel: int,
-    fragments: list[tuple[str, Path]],
+    fragments: list[StagedFragment],
     schema: dict[str, ColumnSpec],
     attrs: dict[str, Any],
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     compression: str | None = "auto",
-    *,
-    rows: int,
 ) -> PixelResult:
-    """Write the final files ``healpix=N/i-of-n.hdf5`` of one pixel (``rows`` rows) from its
-    sorted staging fragments, in this process (builds run :func:`write_pixel_file` as
-    parallel tasks)."""
+    """Write the final files ``healpix=N/i-of-n.hdf5`` of one pixel from its sorted staging
+    fragments (``UnitResult.fragment_list``), in this process (builds run
+    :func:`write_pixel_file` as parallel tasks)."""
     final_dir = dataset_dir / layout.pixel_dirname(pixel)
     if final_dir.is_dir():
         return PixelResult(pixel, describe_pixel_files(dataset_dir, pixel, checksums=True))
     parts = dataset_dir / layout.STAGING_DIR / PARTS_DIR
-    plan = plan_pixel_files(pixel, fragments, rows, schema, attrs, max_file_bytes)
+    plan = plan_pixel_files(fragments, schema, max_file_bytes)
     files = [write_pixel_file(parts, pixel, i, len(plan), frags, schema, attrs, compression,
                               part)
              for i, (frags, part) in enumerate(plan, start=1)]
@@ -736,7 +763,6 @@ def write_rows(
         raise
     result = stager.finish(UnitResult(key=key))
     schema = result.column_specs()
-    for pixel, paths in sorted(result.fragment_paths(staging / key).items()):
-        merge_pixel(dataset_dir, pixel, [(key, p) for p in paths], schema, attrs, max_file_bytes,
-                    rows=result.pixels[pixel])
+    for pixel, staged in sorted(result.fragment_list(staging / key, schema).items()):
+        merge_pixel(dataset_dir, pixel, staged, schema, attrs, max_file_bytes)
     return schema
