@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import machine, write_section  # noqa: E402
+from report import machine, settle, write_section  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 SECTION = "Build throughput"
@@ -54,23 +54,6 @@ def ensure_raw(survey: str, n: int) -> Path:
                         SIZE_FLAG[survey], str(n)], check=True, stdout=subprocess.DEVNULL)
         done.write_text(json.dumps({"survey": survey, "n": n}))
     return raw
-
-
-PREFAULT_BYTES = 4 * 1024**3
-
-
-def settle() -> None:
-    """Start every timed run alike: no dirty pages (sync), and free memory the hypervisor has
-    already backed. On this kind of machine (a Firecracker VM, guest memory backed lazily by
-    the host), the first touch of a page costs ~2 s per GB: writing 1.15 GB into the page cache
-    ran at 0.27 GB/s on never-touched pages and at 2.3-4.4 GB/s on pages touched before, which
-    made runs of the same build differ by 2x. Touching PREFAULT_BYTES and freeing them leaves
-    backed pages for the next run, floors and builds alike."""
-    os.sync()
-    # in a process of its own: a peak in this one would show in the builds' ru_maxrss (Linux
-    # carries a parent's peak RSS into a child across fork and exec)
-    subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({PREFAULT_BYTES}, 'u1')"],
-                   check=True)
 
 
 def raw_read(raw: Path) -> tuple[float, int]:

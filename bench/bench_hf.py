@@ -36,7 +36,6 @@ import argparse
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,15 +50,11 @@ import mmu_core
 from mmu_core import hf
 from mmu_core.storage.examples import make_plan, plan_columns
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import settle  # noqa: E402
+
 BATCH = 64
 datasets.disable_progress_bars()
-
-
-def settle() -> None:
-    """Touch and free 4 GiB in another process before a line: on this VM a never-touched page
-    costs ~2 s/GB (bench_loaders explains)."""
-    subprocess.run([sys.executable, "-c", "import numpy; numpy.ones(4 * 1024**3, 'u1')"],
-                   check=True)
 
 
 def timed(rows: Iterator[int], budget: float) -> tuple[int, float]:

@@ -33,7 +33,6 @@ import argparse
 import multiprocessing
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import machine, write_section  # noqa: E402
+from report import machine, settle, write_section  # noqa: E402
 
 import mmu_core  # noqa: E402
 from mmu_core.loader import MapDataset, StreamDataset  # noqa: E402
@@ -98,13 +97,6 @@ def map_random(path: Path, columns: list[str]) -> int:
     order = np.random.default_rng(1).permutation(len(ds))
     return sum(len(ds.get_batch(order[a:a + BATCH])["object_id"])
                for a in range(0, len(order), BATCH))
-
-
-def settle() -> None:
-    """Free memory the hypervisor has backed, before each line (see bench_build.settle: on
-    this VM a never-touched page costs ~2 s/GB, and every reader allocates its batches)."""
-    subprocess.run([sys.executable, "-c", "import numpy; numpy.ones(4 * 1024**3, 'u1')"],
-                   check=True)
 
 
 def measure_rounds(fns: list, path: Path, columns: list[str],

@@ -27,6 +27,27 @@ def best_time(fn, repeat: int = 3, warm: bool = True) -> float:
     return min(times)
 
 
+PREFAULT_BYTES = 4 * 1024**3
+
+
+def settle() -> None:
+    """Start a timed run as every other: no dirty pages (sync), and free memory the hypervisor
+    has already backed. On this kind of machine (a Firecracker VM, guest memory backed lazily
+    by the host), the first touch of a page costs ~2 s per GB: writing 1.15 GB into the page
+    cache ran at 0.27 GB/s on never-touched pages and at 2.3-4.4 GB/s on pages touched before,
+    and every reader allocates its batches, so runs of the same line differed by up to 2x.
+    Touching PREFAULT_BYTES and freeing them leaves backed pages for the next run. In a
+    process of its own: a peak in this one would show in its children's ``ru_maxrss`` (Linux
+    carries a parent's peak RSS into a child across fork and exec)."""
+    import os
+    import subprocess
+    import sys
+
+    os.sync()
+    subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({PREFAULT_BYTES}, 'u1')"],
+                   check=True)
+
+
 def machine() -> str:
     import os
 
